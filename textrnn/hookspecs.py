@@ -1,0 +1,48 @@
+"""Hook specifications: the whole plugin surface of textrnn.
+
+A plugin is a module with functions decorated by ``textrnn.hookimpl`` whose names match
+the specs below. First-party plugins in ``plugins/`` use exactly these hooks.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("textrnn")
+hookimpl = pluggy.HookimplMarker("textrnn")
+
+
+@hookspec
+def register_models(register):
+    """Register model families.
+
+    :param register: call ``register(name, factory, task="lm", options=OptionsClass,
+        description="...")``. ``task`` is ``"lm"`` or ``"classifier"``.
+        ``options`` is a dataclass whose fields (with defaults and a ``help`` metadata
+        entry) are the model's hyperparameters; ``factory(vocab_size, options)`` returns
+        a ``torch.nn.Module``. A language model has ``forward(ids, state=None) ->
+        (logits, state)`` where ``state`` is a tuple of tensors with batch on dim 1.
+        Import torch inside the factory, not at module level, so ``textrnn --help``
+        stays fast.
+    """
+
+
+@hookspec
+def register_tokenizers(register):
+    """Register tokenizer types.
+
+    :param register: call ``register(name, tokenizer_class, description="...")``.
+        ``tokenizer_class`` subclasses :class:`textrnn.tokenizers.Tokenizer`: it
+        trains from an iterable of texts, encodes, decodes, saves to a directory and
+        loads back.
+    """
+
+
+@hookspec
+def on_training_event(event):
+    """Observe training as it happens.
+
+    :param event: a :class:`textrnn.events.TrainingEvent` with ``kind`` (``"start"``,
+        ``"step"``, ``"eval"``, ``"checkpoint"`` or ``"end"``), ``step`` and a
+        ``metrics`` dict. Called on rank 0 only. Return value is ignored.
+    """
