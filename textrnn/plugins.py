@@ -58,7 +58,7 @@ def _register(pm: pluggy.PluginManager, infos: dict, module, name: str, dist, ve
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {name!r} has an invalid hook: {exc}") from None
     hooks = sorted(impl.name for impl in pm.get_hookcallers(module) or [])
-    infos[name] = PluginInfo(name, module.__name__, dist, version, hooks)
+    infos[name] = PluginInfo(name, getattr(module, "__name__", type(module).__name__), dist, version, hooks)
 
 
 def _load() -> PluginState:

@@ -1,0 +1,5 @@
+"""``python -m textrnn`` (and ``torchrun -m textrnn``) runs the CLI."""
+
+from .cli import main
+
+main()

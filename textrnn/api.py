@@ -1,0 +1,95 @@
+"""``textrnn.load(run)``: a trained run as a Python object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .devices import resolve_device
+from .errors import ConfigError, RunError
+from .registry import get_model
+from .tokenizers import load_tokenizer
+from .training import checkpoint as ckpt
+from .training import run_dir as rd
+
+
+def load_model(run_dir: Path, meta: dict, vocab_size: int, weights: str = "best"):
+    """Build the run's model from its registered plugin and load verified weights."""
+    info = get_model(meta["model"])
+    if info.task != meta.get("task"):
+        raise RunError(f"{run_dir}: model {meta['model']!r} is now a {info.task} model, but the run is {meta.get('task')}")
+    options = info.make_options(meta.get("model_options", {}))
+    model = info.factory(vocab_size, options)
+    if weights not in ("best", "last"):
+        raise ConfigError(f"weights must be 'best' or 'last', got {weights!r}")
+    path = ckpt.best_checkpoint(run_dir) if weights == "best" else None
+    if path is None:
+        found, _ = ckpt.load_latest(run_dir)
+        if found is None:
+            raise RunError(f"{run_dir} has no usable checkpoint")
+    else:
+        found = ckpt.load_checkpoint(path)
+    ckpt.load_model_tensors(model, found.tensors("model"), found.meta["model_aliases"])
+    return model.eval(), found
+
+
+class LoadedRun:
+    """A trained run: ``generate`` and ``score`` for language models."""
+
+    def __init__(self, run_dir: Path, meta: dict, tokenizer, model, checkpoint, device: torch.device):
+        self.run_dir = run_dir
+        self.meta = meta
+        self.tokenizer = tokenizer
+        self.model = model
+        self.checkpoint = checkpoint
+        self.device = device
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+    def _need(self, task: str, what: str) -> None:
+        if self.task != task:
+            raise RunError(f"{what} needs a {task} run, but {self.run_dir} is a {self.task} run")
+
+    def generate(self, prompt: str = "", max_tokens: int = 200, **options) -> list[str]:
+        """Sample continuations of ``prompt``; see :func:`textrnn.generation.generate`."""
+        self._need("lm", "generate")
+        from .generation import generate
+
+        return generate(self.model, self.tokenizer, prompt=prompt, max_tokens=max_tokens, device=self.device, **options)
+
+    def score(self, text: str) -> dict:
+        """Loss (nats/token), perplexity, bits per token and per character of ``text``."""
+        self._need("lm", "score")
+        from .evaluation import score_text
+
+        return score_text(self.model, self.tokenizer, text, self.device)
+
+
+def load_run(run_dir, device: str = "cpu", weights: str = "best") -> LoadedRun:
+    run_dir = Path(run_dir)
+    meta = rd.read_run_meta(run_dir)
+    tokenizer = load_tokenizer(run_dir / rd.TOKENIZER_DIR)
+    if tokenizer.fingerprint() != meta.get("tokenizer", {}).get("fingerprint"):
+        raise RunError(f"{run_dir}: the stored tokenizer does not match the run (fingerprint differs)")
+    if tokenizer.vocab_size != meta.get("vocab_size"):
+        raise RunError(f"{run_dir}: tokenizer has {tokenizer.vocab_size} tokens but the run expects {meta.get('vocab_size')}")
+    dev = resolve_device(device)
+    model, found = load_model(run_dir, meta, tokenizer.vocab_size, weights)
+    return LoadedRun(run_dir, meta, tokenizer, model.to(dev), found, dev)
+
+
+def evaluate_lm_run(run: LoadedRun, text: str | None = None, encoding_errors: str = "strict") -> dict:
+    """Metrics on ``text``, or on the run's own validation text when ``text`` is None."""
+    from .data.text import load_lm_texts
+    from .training.config import TrainConfig
+
+    if text is None:
+        cfg = TrainConfig.from_dict(rd.read_json(run.run_dir / rd.CONFIG_FILE, "config"))
+        _, text, corpus_meta = load_lm_texts(cfg.corpus, cfg.valid, cfg.valid_fraction, cfg.encoding_errors)
+        recorded = run.meta.get("corpus", {}).get("fingerprint")
+        if recorded and recorded != corpus_meta["fingerprint"]:
+            raise RunError(f"the training corpus of {run.run_dir} has changed since training; pass FILE explicitly")
+    return run.score(text)

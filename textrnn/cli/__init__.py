@@ -1,0 +1,37 @@
+"""The textrnn command line. This package is the only place that prints or exits."""
+
+from __future__ import annotations
+
+import typer
+
+from .. import __version__
+
+app = typer.Typer(
+    name="textrnn",
+    help="Train, evaluate and sample recurrent text models (language models and classifiers).",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"textrnn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Train, evaluate and sample recurrent text models (language models and classifiers)."""
+
+
+from . import evaluate, generate, listing, train  # noqa: E402,F401  (commands register on import)
+
+
+def main() -> None:
+    app()

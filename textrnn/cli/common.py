@@ -1,0 +1,83 @@
+"""Shared CLI plumbing: error handling, plugin warnings, output helpers."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Any, Callable
+
+import typer
+
+from ..errors import TextrnnError, TrainingInterrupted
+
+_warned = False
+
+
+def err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def load_plugins() -> None:
+    """Load plugins once, printing one warning line per plugin that failed to import."""
+    global _warned
+    from ..plugins import state
+
+    st = state()
+    if not _warned:
+        for line in st.failures:
+            err(f"Warning: {line} (set TEXTRNN_STRICT_PLUGINS=1 to make this an error)")
+        _warned = True
+
+
+def reset_warnings() -> None:
+    global _warned
+    _warned = False
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Turn library errors into one ``Error: ...`` line and a meaningful exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TrainingInterrupted as exc:
+            err(f"Interrupted: {exc}")
+            raise typer.Exit(128 + exc.signum) from None
+        except TextrnnError as exc:
+            err(f"Error: {exc}")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err("Interrupted.")
+            raise typer.Exit(130) from None
+        except MemoryError:
+            err("Error: out of memory; try a smaller --batch-size or --seq-len")
+            raise typer.Exit(1) from None
+        except RuntimeError as exc:  # torch raises OOM as RuntimeError subclasses
+            if "out of memory" in str(exc).lower():
+                err("Error: GPU out of memory; try a smaller --batch-size or --seq-len")
+                raise typer.Exit(1) from None
+            raise
+
+    return wrapper
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=str) + "\n")
+
+
+def parse_key_values(items: list[str] | None, what: str) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; values are parsed as JSON when they can be (numbers, true/false)."""
+    from ..errors import ConfigError
+
+    result: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{what} must look like KEY=VALUE, got {item!r}")
+        try:
+            result[key.strip().replace("-", "_")] = json.loads(raw)
+        except ValueError:
+            result[key.strip().replace("-", "_")] = raw
+    return result

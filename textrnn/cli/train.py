@@ -1,0 +1,135 @@
+"""``textrnn train lm``: train a language model."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import app
+from .common import err, handle_errors, load_plugins, parse_key_values, print_json
+
+train_app = typer.Typer(help="Train a model: `textrnn train lm` for language models.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+class SignalFlag:
+    """Remembers SIGINT/SIGTERM so training can save and stop at a step boundary."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __call__(self) -> int | None:
+        return self.signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+@train_app.command("lm")
+@handle_errors
+def train_lm(
+    corpus: Optional[list[Path]] = typer.Argument(None, help="Text files or directories. Default: the embedded corpus in corpora/."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory to create (or resume)."),
+    valid: Optional[Path] = typer.Option(None, "--valid", help="Validation text file. Default: the last --valid-fraction of CORPUS."),
+    valid_fraction: float = typer.Option(0.1, "--valid-fraction", help="Fraction of the corpus, taken from its end, used for validation."),
+    model: str = typer.Option("lstm", "--model", "-m", help="Registered language model (see `textrnn models`)."),
+    embedding_dim: Optional[int] = typer.Option(None, "--embedding-dim", help="Embedding size (model default if unset)."),
+    hidden_size: Optional[int] = typer.Option(None, "--hidden-size", help="Units per recurrent layer."),
+    num_layers: Optional[int] = typer.Option(None, "--num-layers", help="Number of recurrent layers."),
+    dropout: Optional[float] = typer.Option(None, "--dropout", help="Dropout between recurrent layers, in [0, 1)."),
+    tie_weights: Optional[bool] = typer.Option(None, "--tie-weights/--no-tie-weights", help="Share input and output embeddings."),
+    model_option: Optional[list[str]] = typer.Option(None, "--model-option", help="Any model option as KEY=VALUE (repeatable)."),
+    tokenizer: str = typer.Option("char", "--tokenizer", "-t", help="Registered tokenizer (char, bpe, unigram, word, ...)."),
+    vocab_size: Optional[int] = typer.Option(None, "--vocab-size", help="Vocabulary size for subword tokenizers."),
+    tokenizer_option: Optional[list[str]] = typer.Option(None, "--tokenizer-option", help="Any tokenizer option as KEY=VALUE (repeatable)."),
+    batch_size: int = typer.Option(32, "--batch-size", "-b", help="Number of contiguous streams per step (global across processes)."),
+    seq_len: int = typer.Option(128, "--seq-len", help="Tokens per truncated-BPTT window."),
+    optimizer: str = typer.Option("adamw", "--optimizer", help="adamw or sgd."),
+    lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate."),
+    weight_decay: float = typer.Option(0.0, "--weight-decay", help="Weight decay (decoupled for AdamW, L2 for SGD)."),
+    l1: float = typer.Option(0.0, "--l1", help="L1 penalty on all weights."),
+    clip: float = typer.Option(1.0, "--clip", help="Gradient-norm clipping threshold; 0 disables it."),
+    warmup_steps: int = typer.Option(50, "--warmup-steps", help="Linear learning-rate warm-up steps."),
+    schedule: str = typer.Option("cosine", "--schedule", help="cosine (decay to --min-lr-ratio by the end) or constant."),
+    min_lr_ratio: float = typer.Option(0.05, "--min-lr-ratio", help="Final learning rate as a fraction of --lr."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help="Stop after this many passes over the training text."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop after this many seconds; the schedule is fitted to it."),
+    eval_every: int = typer.Option(250, "--eval-every", help="Evaluate on validation text (and checkpoint) every N steps."),
+    patience: Optional[int] = typer.Option(None, "--patience", help="Stop after N evaluations without improvement."),
+    save_every: Optional[int] = typer.Option(None, "--save-every", help="Also checkpoint every N steps."),
+    keep_last: int = typer.Option(2, "--keep-last", help="Checkpoints to keep (the best is always kept)."),
+    seed: int = typer.Option(1337, "--seed", help="Random seed."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
+    encoding_errors: str = typer.Option("strict", "--encoding-errors", help="strict (invalid UTF-8 is an error) or replace."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest good checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Delete the run in --out and start over."),
+    sample_tokens: int = typer.Option(300, "--sample-tokens", help="Characters/tokens of sample text to print at the end (0: none)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
+) -> None:
+    """Train a recurrent language model with truncated BPTT over carried hidden state.
+
+    Writes the run to --out: config, tokenizer, checkpoints (safetensors), metrics.jsonl.
+    Progress goes to stderr; the final summary to stdout.
+    """
+    load_plugins()
+    from ..training.config import TrainConfig
+    from ..training.lm_trainer import LMTrainer
+    from .progress import ProgressPrinter
+
+    model_options = {k: v for k, v in {"embedding_dim": embedding_dim, "hidden_size": hidden_size,
+                                       "num_layers": num_layers, "dropout": dropout,
+                                       "tie_weights": tie_weights}.items() if v is not None}
+    model_options.update(parse_key_values(model_option, "--model-option"))
+    tokenizer_options = parse_key_values(tokenizer_option, "--tokenizer-option")
+    if vocab_size is not None:
+        tokenizer_options["vocab_size"] = vocab_size
+    config = TrainConfig(
+        model=model, model_options=model_options, tokenizer=tokenizer, tokenizer_options=tokenizer_options,
+        corpus=[str(p) for p in corpus or []], valid=str(valid) if valid else None, valid_fraction=valid_fraction,
+        encoding_errors=encoding_errors, batch_size=batch_size, seq_len=seq_len, optimizer=optimizer, lr=lr,
+        weight_decay=weight_decay, l1=l1, clip=clip, warmup_steps=warmup_steps, schedule=schedule,
+        min_lr_ratio=min_lr_ratio, max_steps=max_steps, epochs=epochs, time_budget=time_budget,
+        eval_every=eval_every, patience=patience, seed=seed, device=device, precision=precision,
+        save_every=save_every, keep_last=keep_last,
+    )
+    with SignalFlag() as flag:
+        trainer = LMTrainer(config, out, resume=resume, overwrite=overwrite, on_event=ProgressPrinter(),
+                            stop_requested=flag)
+        summary = trainer.run()
+    _finish(out, summary, sample_tokens, json_output, seed)
+
+
+def _finish(out: Path, summary: dict, sample_tokens: int, json_output: bool, seed: int) -> None:
+    import textrnn
+    from ..api import evaluate_lm_run
+
+    run = textrnn.load(out)
+    metrics = evaluate_lm_run(run)
+    sample = run.generate(prompt="", max_tokens=sample_tokens, seed=seed, temperature=0.8)[0] if sample_tokens else ""
+    if json_output:
+        print_json({**summary, "valid": metrics, "sample": sample})
+        return
+    typer.echo(f"run: {out}  steps: {summary['steps']}")
+    typer.echo(f"validation (best weights, state carried through the whole text): loss {metrics['loss']:.4f} "
+               f"nats/token, perplexity {metrics['perplexity']:.3f}, {metrics['bits_per_char']:.4f} bits/char")
+    if sample:
+        typer.echo("sample:")
+        typer.echo(sample)
+    err(f"next: textrnn evaluate {out}   |   textrnn generate {out} --prompt '...'")

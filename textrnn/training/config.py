@@ -1,0 +1,105 @@
+"""The resolved configuration of a training run, stored as ``config.json`` in the run."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+
+# Options that may change when a run is resumed: they bound the run, not its maths.
+RESUMABLE_CHANGES = {"max_steps", "epochs", "time_budget", "patience", "eval_every", "save_every",
+                     "keep_last", "device", "log_every"}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a language-model training run."""
+
+    model: str = "lstm"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    tokenizer: str = "char"
+    tokenizer_options: dict[str, Any] = field(default_factory=dict)
+    corpus: list[str] = field(default_factory=list)
+    valid: str | None = None
+    valid_fraction: float = 0.1
+    encoding_errors: str = "strict"
+    batch_size: int = 32
+    seq_len: int = 128
+    optimizer: str = "adamw"
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    l1: float = 0.0
+    clip: float = 1.0
+    warmup_steps: int = 50
+    schedule: str = "cosine"
+    min_lr_ratio: float = 0.05
+    max_steps: int | None = None
+    epochs: float | None = None
+    time_budget: float | None = None
+    eval_every: int = 250
+    patience: int | None = None
+    seed: int = 1337
+    device: str = "auto"
+    precision: str = "auto"
+    log_every: int = 10
+    save_every: int | None = None
+    keep_last: int = 2
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        def need(cond: bool, message: str) -> None:
+            if not cond:
+                raise ConfigError(message)
+
+        need(math.isfinite(self.lr) and self.lr > 0, f"lr must be positive, got {self.lr}")
+        need(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
+        need(self.seq_len >= 1, f"seq_len must be at least 1, got {self.seq_len}")
+        need(0.0 <= self.valid_fraction < 1.0, f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
+        need(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        need(self.l1 >= 0, f"l1 must be >= 0, got {self.l1}")
+        need(self.clip >= 0, f"clip must be >= 0 (0 disables clipping), got {self.clip}")
+        need(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        need(0.0 <= self.min_lr_ratio <= 1.0, f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        need(self.optimizer in ("adamw", "sgd"), f"optimizer must be 'adamw' or 'sgd', got {self.optimizer!r}")
+        need(self.schedule in ("cosine", "constant"), f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        need(self.encoding_errors in ("strict", "replace"),
+             f"encoding_errors must be 'strict' or 'replace', got {self.encoding_errors!r}")
+        need(self.max_steps is None or self.max_steps >= 1, f"max_steps must be at least 1, got {self.max_steps}")
+        need(self.epochs is None or self.epochs > 0, f"epochs must be positive, got {self.epochs}")
+        need(self.time_budget is None or self.time_budget > 0, f"time_budget must be positive, got {self.time_budget}")
+        need(self.eval_every >= 1, f"eval_every must be at least 1, got {self.eval_every}")
+        need(self.patience is None or self.patience >= 1, f"patience must be at least 1, got {self.patience}")
+        need(self.log_every >= 1, f"log_every must be at least 1, got {self.log_every}")
+        need(self.save_every is None or self.save_every >= 1, f"save_every must be at least 1, got {self.save_every}")
+        need(self.keep_last >= 1, f"keep_last must be at least 1, got {self.keep_last}")
+        need(self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:"),
+             f"device must be auto, cpu, cuda or mps, got {self.device!r}")
+        need(self.precision in ("auto", "fp32", "bf16", "fp16"),
+             f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
+        if self.valid is None:
+            need(self.valid_fraction > 0, "valid_fraction must be > 0 when no validation file is given")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            import difflib
+
+            hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, names, 1)) else "")
+                     for k in unknown]
+            raise ConfigError(f"unknown config key {', '.join(hints)}")
+        return cls(**data)
+
+    def resume_differences(self, saved: "TrainConfig") -> list[str]:
+        """Options that differ from the saved run and may not change on resume."""
+        mine, theirs = self.to_dict(), saved.to_dict()
+        return sorted(k for k in mine if k not in RESUMABLE_CHANGES and mine[k] != theirs[k])

@@ -1,0 +1,315 @@
+"""Training loop for language models: truncated BPTT over carried hidden state.
+
+The library never prints: progress goes to ``on_event`` and to plugins'
+``on_training_event`` hook, and the CLI renders it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import __version__
+from ..data.lm_batches import StreamBatcher
+from ..data.text import load_lm_texts
+from ..devices import autocast_dtype, resolve_device, resolve_precision
+from ..errors import ConfigError, RunError, TrainingDiverged, TrainingInterrupted
+from ..evaluation import total_nll
+from ..events import TrainingEvent
+from ..plugins import get_plugin_manager
+from ..registry import get_model
+from ..tokenizers import load_tokenizer, save_tokenizer, train_tokenizer
+from . import checkpoint as ckpt
+from . import run_dir as rd
+from .config import TrainConfig
+from .schedule import learning_rate
+
+EVAL_STREAMS = 16  # training-time validation runs 16 contiguous streams for speed
+REPLAN_AFTER = 20  # steps measured before a time budget is turned into a step plan
+
+
+def token_array(ids: list[int], vocab_size: int) -> np.ndarray:
+    return np.asarray(ids, dtype=np.uint16 if vocab_size <= 65535 else np.uint32)
+
+
+class LMTrainer:
+    """Trains one language-model run; ``run()`` returns the final summary."""
+
+    def __init__(self, config: TrainConfig, run_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
+                 on_event: Callable[[TrainingEvent], None] | None = None,
+                 stop_requested: Callable[[], int | None] | None = None):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+        self.overwrite = overwrite
+        self._on_event = on_event
+        self._stop_requested = stop_requested or (lambda: None)
+        self._hook = get_plugin_manager().hook.on_training_event
+
+    # -- events -------------------------------------------------------------
+    def emit(self, kind: str, step: int, **metrics) -> None:
+        event = TrainingEvent(kind, step, metrics)
+        if self._on_event is not None:
+            self._on_event(event)
+        self._hook(event=event)
+
+    def message(self, text: str, step: int = 0) -> None:
+        self.emit("message", step, text=text)
+
+    # -- setup --------------------------------------------------------------
+    def _setup(self):
+        cfg = self.config
+        resuming = rd.prepare(self.run_dir, self.resume, self.overwrite)
+        if resuming:
+            saved = TrainConfig.from_dict(rd.read_json(self.run_dir / rd.CONFIG_FILE, "config"))
+            changed = cfg.resume_differences(saved)
+            if changed:
+                details = ", ".join(f"{k} ({getattr(saved, k)!r} -> {getattr(cfg, k)!r})" for k in changed)
+                raise ConfigError(f"cannot resume {self.run_dir} with a changed config: {details}")
+        info = get_model(cfg.model, task="lm")
+        options = info.make_options(cfg.model_options)
+        train_text, valid_text, corpus_meta = load_lm_texts(cfg.corpus, cfg.valid, cfg.valid_fraction,
+                                                             cfg.encoding_errors)
+
+        tok_dir = self.run_dir / rd.TOKENIZER_DIR
+        if resuming:
+            tokenizer = load_tokenizer(tok_dir)
+        else:
+            tokenizer = train_tokenizer(cfg.tokenizer, [train_text], **cfg.tokenizer_options)
+        train_ids = token_array(tokenizer.encode(train_text), tokenizer.vocab_size)
+        valid_ids = token_array(tokenizer.encode(valid_text), tokenizer.vocab_size)
+
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed % 2**32)
+        model = info.factory(tokenizer.vocab_size, options)
+        if not resuming:
+            fingerprint = save_tokenizer(tokenizer, tok_dir)
+            rd.write_json_atomic(self.run_dir / rd.CONFIG_FILE, cfg.to_dict())
+            rd.write_json_atomic(self.run_dir / rd.RUN_FILE, {
+                "format": rd.FORMAT_VERSION, "textrnn_version": __version__, "task": "lm",
+                "model": cfg.model, "plugin": info.plugin, "model_options": _plain(vars(options)),
+                "vocab_size": tokenizer.vocab_size, "tokenizer": {"type": cfg.tokenizer, "fingerprint": fingerprint},
+                "parameters": sum(p.numel() for p in model.parameters()), "corpus": corpus_meta,
+                "status": "running",
+            })
+        else:
+            run_meta = rd.read_run_meta(self.run_dir)
+            if run_meta.get("task") != "lm":
+                raise RunError(f"{self.run_dir} is a {run_meta.get('task')} run, not a language-model run")
+        return tokenizer, model, options, info, train_ids, valid_ids, valid_text, resuming
+
+    def _optimizer(self, model, device):
+        cfg = self.config
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                 betas=(0.9, 0.99), fused=device.type == "cuda" or None)
+
+    # -- the loop -----------------------------------------------------------
+    def run(self) -> dict:
+        cfg = self.config
+        tokenizer, model, options, info, train_ids, valid_ids, valid_text, resuming = self._setup()
+        device = resolve_device(cfg.device)
+        precision = resolve_precision(cfg.precision, device)
+        cast_dtype = autocast_dtype(precision)
+        model.to(device)
+        optimizer = self._optimizer(model, device)
+        scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+        batcher = StreamBatcher(train_ids, cfg.batch_size, cfg.seq_len)
+        windows = batcher.windows_per_epoch
+        valid_start = tokenizer.newline_id
+        chars_per_valid_token = len(valid_text) / max(1, len(valid_ids))
+
+        step, state, elapsed_before = 0, None, 0.0
+        best, bad_evals, planned = math.inf, 0, None
+        if resuming:
+            found, notes = ckpt.load_latest(self.run_dir)
+            for note in notes:
+                self.message(note)
+            if found is None:
+                raise RunError(f"no usable checkpoint in {self.run_dir}; start over with --overwrite")
+            meta = found.meta
+            if meta.get("tokenizer_fingerprint") != tokenizer.fingerprint():
+                raise RunError(f"checkpoint {found.path.name} was made with another tokenizer")
+            ckpt.load_model_tensors(model, found.tensors("model"), meta["model_aliases"])
+            ckpt.optimizer_from_tensors(optimizer, found.tensors("optimizer"), meta["optimizer"])
+            ckpt.restore_rng(found.tensors("rng"), meta["rng"])
+            carried = found.tensors("train_state")
+            if carried:
+                state = tuple(carried[f"state.{i}"].to(device) for i in range(len(carried)))
+            if meta.get("scaler"):
+                scaler.load_state_dict(meta["scaler"])
+            step, best, bad_evals = meta["step"], meta["best_valid_loss"], meta["bad_evals"]
+            planned, elapsed_before = meta.get("planned_steps"), meta.get("elapsed", 0.0)
+            rd.truncate_metrics(self.run_dir, step)
+            self.message(f"resuming {self.run_dir} from {found.path.name} (step {step})", step)
+
+        limit = cfg.max_steps
+        if cfg.epochs is not None:
+            epoch_steps = max(1, int(cfg.epochs * windows))
+            limit = epoch_steps if limit is None else min(limit, epoch_steps)
+        if limit is None and cfg.time_budget is None:
+            limit = windows  # no limit given: one epoch
+        if limit is not None and cfg.time_budget is None:
+            planned = limit
+
+        params = sum(p.numel() for p in model.parameters())
+        self.emit("start", step, model=str(model), model_name=cfg.model, parameters=params, device=str(device),
+                  precision=precision, vocab_size=tokenizer.vocab_size, train_tokens=int(len(train_ids)),
+                  valid_tokens=int(len(valid_ids)), windows_per_epoch=windows, max_steps=limit,
+                  time_budget=cfg.time_budget, resumed=resuming)
+
+        def save(current_step: int, improved: bool) -> Path:
+            model_t, aliases = ckpt.model_tensors(model)
+            optim_t, optim_meta = ckpt.optimizer_to_tensors(optimizer)
+            rng_t, rng_meta = ckpt.capture_rng()
+            state_t = {f"state.{i}": s.detach().cpu().contiguous() for i, s in enumerate(state or ())}
+            meta = {
+                "step": current_step, "epoch": current_step // windows, "window": current_step % windows,
+                "best_valid_loss": best, "bad_evals": bad_evals, "planned_steps": planned,
+                "elapsed": elapsed_before + (time.perf_counter() - t0), "tokenizer_fingerprint": tokenizer.fingerprint(),
+                "model_aliases": aliases, "optimizer": optim_meta, "rng": rng_meta, "config": cfg.to_dict(),
+                "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+            }
+            path = ckpt.save_checkpoint(self.run_dir, current_step, {
+                "model": model_t, "optimizer": optim_t, "rng": rng_t, "train_state": state_t}, meta,
+                keep_last=cfg.keep_last)
+            if improved:
+                ckpt.mark_best(self.run_dir, path, {"step": current_step, "valid_loss": best})
+            self.emit("checkpoint", current_step, path=str(path), best=improved)
+            return path
+
+        def evaluate(current_step: int) -> float:
+            nll, count = total_nll(model, valid_ids, device, streams=EVAL_STREAMS, start_id=valid_start,
+                                   autocast_dtype=cast_dtype)
+            loss = nll / count
+            record = {"kind": "eval", "step": current_step, "valid_loss": loss,
+                      "valid_bpc": loss / math.log(2) / chars_per_valid_token,
+                      "time": elapsed_before + time.perf_counter() - t0}
+            rd.append_metrics(self.run_dir, record)
+            self.emit("eval", current_step, **{k: v for k, v in record.items() if k not in ("kind", "step")})
+            return loss
+
+        cast = (torch.autocast(device.type, dtype=cast_dtype) if cast_dtype is not None else contextlib.nullcontext())
+        model.train()
+        t0 = time.perf_counter()
+        t_log, loss_sum, loss_count = t0, torch.zeros((), device=device), 0
+        last_saved = step if resuming else -1
+        start_step = step
+        status = "failed"
+        try:
+            while True:
+                elapsed = elapsed_before + time.perf_counter() - t0
+                if limit is not None and step >= limit:
+                    break
+                if cfg.time_budget is not None and elapsed >= cfg.time_budget:
+                    break
+                signum = self._stop_requested()
+                if signum:
+                    path = save(step, False) if step != last_saved else ckpt.list_checkpoints(self.run_dir)[-1]
+                    status = "interrupted"
+                    raise TrainingInterrupted(f"training stopped by signal {signum}; checkpoint saved to {path}",
+                                              str(path), signum)
+                window = step % windows
+                if window == 0:
+                    state = None  # a new epoch starts every stream from a fresh state
+                x, y = batcher.window(window)
+                x = x.to(device, non_blocking=True)
+                y = y.to(device, non_blocking=True)
+                lr = learning_rate(step, cfg.lr, cfg.warmup_steps, planned, cfg.schedule, cfg.min_lr_ratio)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                with cast:
+                    logits, state = model(x, state)  # (B, T, V)
+                    loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+                objective = loss
+                if cfg.l1:
+                    objective = loss + cfg.l1 * sum(p.abs().sum() for p in model.parameters())
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(objective).backward()
+                if cfg.clip:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+                scaler.step(optimizer)
+                scaler.update()
+                state = tuple(s.detach() for s in state)  # truncated BPTT: carry values, not graphs
+                step += 1
+                loss_sum += loss.detach()
+                loss_count += 1
+
+                if step == REPLAN_AFTER and cfg.time_budget is not None:
+                    planned = _plan(step, elapsed_before + time.perf_counter() - t0, cfg.time_budget, limit)
+                if step % cfg.log_every == 0:
+                    mean_loss = (loss_sum / loss_count).item()
+                    if not math.isfinite(mean_loss):
+                        raise TrainingDiverged(_diverged_message(step, self.run_dir))
+                    now = time.perf_counter()
+                    rate = loss_count * batcher.tokens_per_window / max(now - t_log, 1e-9)
+                    elapsed = elapsed_before + now - t0
+                    record = {"kind": "train", "step": step, "loss": mean_loss, "lr": lr, "tokens_per_s": rate,
+                              "time": elapsed}
+                    rd.append_metrics(self.run_dir, record)
+                    total = planned or limit
+                    eta = (total - step) * (now - t0) / max(1, step - start_step) if total else None
+                    self.emit("step", step, loss=mean_loss, lr=lr, tokens_per_s=rate, elapsed=elapsed,
+                              total_steps=total, eta=eta)
+                    t_log, loss_sum, loss_count = now, torch.zeros((), device=device), 0
+                if step % cfg.eval_every == 0:
+                    valid_loss = evaluate(step)
+                    if not math.isfinite(valid_loss):
+                        raise TrainingDiverged(_diverged_message(step, self.run_dir))
+                    improved = valid_loss < best
+                    best, bad_evals = (valid_loss, 0) if improved else (best, bad_evals + 1)
+                    if cfg.time_budget is not None:
+                        planned = _plan(step, elapsed_before + time.perf_counter() - t0, cfg.time_budget, limit)
+                    save(step, improved)
+                    last_saved = step
+                    if cfg.patience is not None and bad_evals >= cfg.patience:
+                        self.message(f"early stopping: no improvement in {bad_evals} evaluations", step)
+                        break
+                elif cfg.save_every and step % cfg.save_every == 0:
+                    save(step, False)
+                    last_saved = step
+            if step != last_saved:
+                valid_loss = evaluate(step)
+                if not math.isfinite(valid_loss):
+                    raise TrainingDiverged(_diverged_message(step, self.run_dir))
+                improved = valid_loss < best
+                best = min(best, valid_loss)
+                save(step, improved)
+            status = "finished"
+        finally:
+            if rd.is_run(self.run_dir):
+                rd.set_status(self.run_dir, status, steps=step,
+                              elapsed=elapsed_before + time.perf_counter() - t0,
+                              best_valid_loss=best if math.isfinite(best) else None)
+        summary = {"steps": step, "best_valid_loss": best, "best_valid_bpc": best / math.log(2) / chars_per_valid_token,
+                   "run_dir": str(self.run_dir)}
+        self.emit("end", step, **summary)
+        return summary
+
+
+def _plan(step: int, elapsed: float, budget: float, limit: int | None) -> int:
+    """Turn the time budget into a step count from the pace so far, so cosine decay ends on time."""
+    per_step = elapsed / max(1, step)
+    planned = step + int(max(0.0, budget - elapsed) / max(per_step, 1e-9))
+    return min(planned, limit) if limit is not None else planned
+
+
+def _diverged_message(step: int, run_dir: Path) -> str:
+    good = ckpt.list_checkpoints(run_dir)
+    kept = f"the last good checkpoint {good[-1].name} is kept" if good else "no checkpoint had been written yet"
+    return f"loss became NaN or infinite at step {step}; {kept}. Try a lower --lr or set --clip (e.g. --clip 1.0)"
+
+
+def _plain(d: dict) -> dict:
+    return {k: v for k, v in d.items() if not k.startswith("_")}
