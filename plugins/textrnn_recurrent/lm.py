@@ -10,6 +10,10 @@ from . import RecurrentLMOptions
 _MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
+def _dropout(p: float) -> nn.Module:
+    return nn.Dropout(p) if p > 0 else nn.Identity()  # p=0 dropout still costs a kernel per step
+
+
 class RecurrentLanguageModel(nn.Module):
     """Embedding -> stacked RNN/LSTM/GRU -> linear decoder over the vocabulary.
 
@@ -23,7 +27,7 @@ class RecurrentLanguageModel(nn.Module):
         self.cell = cell
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, options.embedding_dim)
-        self.embedding_dropout = nn.Dropout(options.embedding_dropout)
+        self.embedding_dropout = _dropout(options.embedding_dropout)
         self.rnn = _MODULES[cell](
             options.embedding_dim,
             options.hidden_size,
@@ -31,7 +35,7 @@ class RecurrentLanguageModel(nn.Module):
             dropout=options.dropout if options.num_layers > 1 else 0.0,
             batch_first=True,
         )
-        self.output_dropout = nn.Dropout(options.output_dropout)
+        self.output_dropout = _dropout(options.output_dropout)
         self.decoder = nn.Linear(options.hidden_size, vocab_size)
         if options.tie_weights:
             self.decoder.weight = self.embedding.weight  # weight tying: Press & Wolf 2017

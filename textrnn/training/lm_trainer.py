@@ -19,14 +19,14 @@ import torch.nn.functional as F
 
 from .. import __version__
 from ..data.lm_batches import StreamBatcher
-from ..data.text import load_lm_texts
+from ..data.lm_data import prepare_lm_data
 from ..devices import autocast_dtype, resolve_device, resolve_precision
 from ..errors import ConfigError, RunError, TrainingDiverged, TrainingInterrupted
 from ..evaluation import total_nll
 from ..events import TrainingEvent
 from ..plugins import get_plugin_manager
 from ..registry import get_model
-from ..tokenizers import load_tokenizer, save_tokenizer, train_tokenizer
+from ..tokenizers import load_tokenizer, save_tokenizer
 from . import checkpoint as ckpt
 from . import run_dir as rd
 from .config import TrainConfig
@@ -76,16 +76,10 @@ class LMTrainer:
                 raise ConfigError(f"cannot resume {self.run_dir} with a changed config: {details}")
         info = get_model(cfg.model, task="lm")
         options = info.make_options(cfg.model_options)
-        train_text, valid_text, corpus_meta = load_lm_texts(cfg.corpus, cfg.valid, cfg.valid_fraction,
-                                                             cfg.encoding_errors)
-
         tok_dir = self.run_dir / rd.TOKENIZER_DIR
-        if resuming:
-            tokenizer = load_tokenizer(tok_dir)
-        else:
-            tokenizer = train_tokenizer(cfg.tokenizer, [train_text], **cfg.tokenizer_options)
-        train_ids = token_array(tokenizer.encode(train_text), tokenizer.vocab_size)
-        valid_ids = token_array(tokenizer.encode(valid_text), tokenizer.vocab_size)
+        # Streams the corpus through the token cache: ids are memory maps, never whole texts in RAM.
+        data = prepare_lm_data(cfg, tokenizer=load_tokenizer(tok_dir) if resuming else None, on_message=self.message)
+        tokenizer, train_ids, valid_ids, corpus_meta = data.tokenizer, data.train, data.valid, data.corpus
 
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
@@ -105,7 +99,7 @@ class LMTrainer:
             run_meta = rd.read_run_meta(self.run_dir)
             if run_meta.get("task") != "lm":
                 raise RunError(f"{self.run_dir} is a {run_meta.get('task')} run, not a language-model run")
-        return tokenizer, model, options, info, train_ids, valid_ids, valid_text, resuming
+        return tokenizer, model, options, info, train_ids, valid_ids, data.valid_chars, resuming
 
     def _optimizer(self, model, device):
         cfg = self.config
@@ -117,7 +111,7 @@ class LMTrainer:
     # -- the loop -----------------------------------------------------------
     def run(self) -> dict:
         cfg = self.config
-        tokenizer, model, options, info, train_ids, valid_ids, valid_text, resuming = self._setup()
+        tokenizer, model, options, info, train_ids, valid_ids, valid_chars, resuming = self._setup()
         device = resolve_device(cfg.device)
         precision = resolve_precision(cfg.precision, device)
         cast_dtype = autocast_dtype(precision)
@@ -127,7 +121,7 @@ class LMTrainer:
         batcher = StreamBatcher(train_ids, cfg.batch_size, cfg.seq_len)
         windows = batcher.windows_per_epoch
         valid_start = tokenizer.newline_id
-        chars_per_valid_token = len(valid_text) / max(1, len(valid_ids))
+        chars_per_valid_token = valid_chars / max(1, len(valid_ids))
 
         step, state, elapsed_before = 0, None, 0.0
         best, bad_evals, planned = math.inf, 0, None
@@ -250,8 +244,8 @@ class LMTrainer:
                     planned = _plan(step, elapsed_before + time.perf_counter() - t0, cfg.time_budget, limit)
                 if step % cfg.log_every == 0:
                     mean_loss = (loss_sum / loss_count).item()
-                    if not math.isfinite(mean_loss):
-                        raise TrainingDiverged(_diverged_message(step, self.run_dir))
+                    if _diverged(mean_loss, tokenizer.vocab_size):
+                        raise TrainingDiverged(_diverged_message(step, self.run_dir, mean_loss))
                     now = time.perf_counter()
                     rate = loss_count * batcher.tokens_per_window / max(now - t_log, 1e-9)
                     elapsed = elapsed_before + now - t0
@@ -265,8 +259,8 @@ class LMTrainer:
                     t_log, loss_sum, loss_count = now, torch.zeros((), device=device), 0
                 if step % cfg.eval_every == 0:
                     valid_loss = evaluate(step)
-                    if not math.isfinite(valid_loss):
-                        raise TrainingDiverged(_diverged_message(step, self.run_dir))
+                    if _diverged(valid_loss, tokenizer.vocab_size):
+                        raise TrainingDiverged(_diverged_message(step, self.run_dir, valid_loss))
                     improved = valid_loss < best
                     best, bad_evals = (valid_loss, 0) if improved else (best, bad_evals + 1)
                     if cfg.time_budget is not None:
@@ -281,8 +275,8 @@ class LMTrainer:
                     last_saved = step
             if step != last_saved:
                 valid_loss = evaluate(step)
-                if not math.isfinite(valid_loss):
-                    raise TrainingDiverged(_diverged_message(step, self.run_dir))
+                if _diverged(valid_loss, tokenizer.vocab_size):
+                    raise TrainingDiverged(_diverged_message(step, self.run_dir, valid_loss))
                 improved = valid_loss < best
                 best = min(best, valid_loss)
                 save(step, improved)
@@ -305,10 +299,19 @@ def _plan(step: int, elapsed: float, budget: float, limit: int | None) -> int:
     return min(planned, limit) if limit is not None else planned
 
 
-def _diverged_message(step: int, run_dir: Path) -> str:
+def _diverged(loss: float, vocab_size: int) -> bool:
+    """NaN, infinite, or exploded far past uniform guessing (ln V nats): training has blown up.
+
+    Saturating cells (LSTM, GRU) rarely produce a NaN themselves; the output layer explodes.
+    """
+    return not math.isfinite(loss) or loss > 10 * math.log(max(vocab_size, 2)) + 10
+
+
+def _diverged_message(step: int, run_dir: Path, loss: float) -> str:
     good = ckpt.list_checkpoints(run_dir)
     kept = f"the last good checkpoint {good[-1].name} is kept" if good else "no checkpoint had been written yet"
-    return f"loss became NaN or infinite at step {step}; {kept}. Try a lower --lr or set --clip (e.g. --clip 1.0)"
+    return (f"loss became NaN or infinite, or exploded ({loss:.4g} nats), at step {step}; {kept}. "
+            "Try a lower --lr or set --clip (e.g. --clip 1.0)")
 
 
 def _plain(d: dict) -> dict:
