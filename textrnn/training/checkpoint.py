@@ -40,6 +40,7 @@ import torch
 import safetensors.torch
 
 from ..errors import CheckpointError
+from ..faults import maybe_crash
 
 CHECKPOINTS_DIR = "checkpoints"
 BEST_FILE = "best.json"
@@ -162,6 +163,7 @@ def save_checkpoint(
         for name, entry in tensors.items():
             data = safetensors.torch.save(dict(entry))
             files[f"{name}.safetensors"] = _write_bytes(tmp / f"{name}.safetensors", data)
+            maybe_crash("mid-save", step)
         files[META_FILE] = _write_bytes(tmp / META_FILE, meta_bytes)
         manifest = {"format": FORMAT, "version": FORMAT_VERSION, "step": step, "files": files}
         _write_bytes(tmp / MANIFEST_FILE, _json_bytes(manifest))  # last: its presence means "complete"

@@ -24,6 +24,7 @@ from ..devices import autocast_dtype, resolve_device, resolve_precision
 from ..errors import ConfigError, RunError, TrainingDiverged, TrainingInterrupted
 from ..evaluation import total_nll
 from ..events import TrainingEvent
+from ..faults import maybe_crash
 from ..plugins import get_plugin_manager
 from ..registry import get_model
 from ..tokenizers import load_tokenizer, save_tokenizer
@@ -237,6 +238,7 @@ class LMTrainer:
                 scaler.update()
                 state = tuple(s.detach() for s in state)  # truncated BPTT: carry values, not graphs
                 step += 1
+                maybe_crash("step", step)
                 loss_sum += loss.detach()
                 loss_count += 1
 
@@ -265,6 +267,7 @@ class LMTrainer:
                     best, bad_evals = (valid_loss, 0) if improved else (best, bad_evals + 1)
                     if cfg.time_budget is not None:
                         planned = _plan(step, elapsed_before + time.perf_counter() - t0, cfg.time_budget, limit)
+                    maybe_crash("after-eval", step)
                     save(step, improved)
                     last_saved = step
                     if cfg.patience is not None and bad_evals >= cfg.patience:
