@@ -67,3 +67,10 @@ def test_register_tokenizers_hook(tmp_path, monkeypatch):
     register_plugin(Plugin(), name="upper")
     assert tokenizers()["upper"].cls is UpperChar
     assert tokenizers()["upper"].plugin == "upper"
+
+
+def test_every_hook_is_documented_with_its_exact_signature():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
+    for name in HOOKS:
+        signature = f"{name}{inspect.signature(getattr(hookspecs, name))}"
+        assert f"## {signature}\n" in docs, f"docs/plugins.md has no section '## {signature}'"
