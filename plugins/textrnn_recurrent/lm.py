@@ -21,6 +21,9 @@ class RecurrentLanguageModel(nn.Module):
     shaped (num_layers, batch, hidden_size): ``(h, c)`` for an LSTM, ``(h,)`` otherwise.
     """
 
+    # Lets textrnn.inference generate with its hand-fused step instead of forward().
+    fused_step_layout = "embedding-rnn-decoder"
+
     def __init__(self, vocab_size: int, options: RecurrentLMOptions, cell: str = "lstm"):
         super().__init__()
         self.options = options

@@ -1,0 +1,114 @@
+"""Tokens per second: textrnn's ``generate`` against a bare PyTorch step loop, side by side.
+
+Both paths sample at temperature 1 from the same randomly initialised char models
+(vocabulary 65). The bare loop is the standard one-step loop under ``torch.no_grad``::
+
+    out, state = model.rnn(model.embedding(x)[:, None], state)
+    x = torch.multinomial(torch.softmax(model.decoder(out[:, -1]), -1), 1)[:, 0]
+
+Runs alternate (bare, textrnn, bare, ...) and each side keeps its best of ``--repeats``,
+since a shared machine is noisy. textrnn's time includes building the stepper, priming
+and decoding the text. This is a benchmark, not a test.
+
+    python benchmarks/generate_speed.py [--device cuda] [--json] [--threads N] [--tokens N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from textrnn.generation import generate
+from textrnn_char import CharTokenizer
+from textrnn_recurrent import RecurrentLMOptions
+from textrnn_recurrent.lm import RecurrentLanguageModel
+
+# (name, cell, hidden_size, num_layers, batch); a batch of 64 runs a sixth of --tokens
+CONFIGS = [
+    ("lstm-2x256", "lstm", 256, 2, 1),
+    ("lstm-2x512", "lstm", 512, 2, 1),
+    ("gru-2x512", "gru", 512, 2, 1),
+    ("lstm-2x512-batch64", "lstm", 512, 2, 64),
+]
+
+
+def char_tokenizer() -> CharTokenizer:
+    """64 characters plus <unk>: vocabulary 65, as for tiny-shakespeare."""
+    chars = "\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[:64]
+    return CharTokenizer.train([chars])
+
+
+def bare_loop(model, batch: int, tokens: int, start: int, device) -> None:
+    with torch.no_grad():
+        x = torch.full((batch,), start, dtype=torch.long, device=device)
+        state = None
+        for _ in range(tokens):
+            out, state = model.rnn(model.embedding(x)[:, None], state)  # (B, 1, H)
+            probs = torch.softmax(model.decoder(out[:, -1]), dim=-1)  # (B, V)
+            x = torch.multinomial(probs, 1)[:, 0]
+
+
+def timed(fn, device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    begin = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - begin
+
+
+def measure(name, cell, hidden, layers, batch, tokens, device, repeats, tokenizer) -> dict:
+    torch.manual_seed(0)
+    options = RecurrentLMOptions(embedding_dim=128, hidden_size=hidden, num_layers=layers)
+    model = RecurrentLanguageModel(tokenizer.vocab_size, options, cell=cell).to(device).eval()
+    start = tokenizer.newline_id
+
+    def ours():
+        generate(model, tokenizer, max_tokens=tokens, num_samples=batch, seed=0, device=device)
+
+    def bare():
+        bare_loop(model, batch, tokens, start, device)
+
+    ours(), bare()  # warm-up: allocator, MKL/cuDNN handles, CUDA graph capture code paths
+    best_ours = best_bare = float("inf")
+    for _ in range(repeats):
+        best_bare = min(best_bare, timed(bare, device))
+        best_ours = min(best_ours, timed(ours, device))
+    ours_rate, bare_rate = batch * tokens / best_ours, batch * tokens / best_bare
+    return {"config": name, "device": str(device), "textrnn_tokens_per_s": round(ours_rate, 1),
+            "bare_tokens_per_s": round(bare_rate, 1), "ratio": round(ours_rate / bare_rate, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--json", action="store_true", help="one JSON object per configuration")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per side; the best counts")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--tokens", type=int, default=600, help="tokens per sequence, one sequence at a time")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available")
+    tokenizer = char_tokenizer()
+    if not args.json:
+        print(f"device {device}, {torch.get_num_threads()} threads, best of {args.repeats}")
+        print(f"{'config':<22}{'bare tok/s':>12}{'textrnn tok/s':>15}{'ratio':>8}")
+    for config in CONFIGS:
+        tokens = args.tokens if config[-1] == 1 else max(1, args.tokens // 6)
+        row = measure(*config, tokens, device=device, repeats=args.repeats, tokenizer=tokenizer)
+        if args.json:
+            print(json.dumps(row), flush=True)
+        else:
+            print(f"{row['config']:<22}{row['bare_tokens_per_s']:>12.0f}{row['textrnn_tokens_per_s']:>15.0f}"
+                  f"{row['ratio']:>7.1f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()

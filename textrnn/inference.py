@@ -1,0 +1,358 @@
+"""One-token inference steps for language models: the inner loop of generation.
+
+``make_stepper(model, device)`` returns a :class:`Stepper`:
+
+* ``prime(ids)`` runs a whole prompt (B, T) through the model's own fused forward once,
+  keeps the final state and returns the last position's logits (B, V);
+* ``step(ids)`` feeds one token per row (B,) and returns the next logits (B, V);
+* ``reorder(index)`` selects or repeats batch rows of the carried state (beam search,
+  dropping finished samples, expanding one primed prompt into many samples).
+
+For the first-party ``RecurrentLanguageModel`` (lstm, gru, rnn) the step is hand-fused:
+weights are arranged once, layer 0's input projection becomes a row lookup in a
+precomputed (V, G*H) table, and the state is updated in place. On CUDA that step is
+captured once in a CUDA graph and replayed. Any other LM falls back to calling the
+module with a length-1 sequence.
+
+A stepper copies the weights when it is built: build a new one after the weights change.
+It assumes the model is in eval mode (dropout off) and runs under ``torch.inference_mode``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+State = tuple[torch.Tensor, ...]
+
+# Largest layer-0 lookup table (V x G*H elements) worth precomputing; past it (big
+# sentencepiece vocabularies) layer 0 gathers embeddings and multiplies instead.
+TABLE_MAX_ELEMENTS = 1 << 25  # 128 MiB in fp32
+
+_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+
+class Stepper:
+    """Carries a recurrent state and advances it one token at a time."""
+
+    def prime(self, ids: torch.Tensor) -> torch.Tensor:
+        """Run prompt ``ids`` (B, T) from a zero state; return last-position logits (B, V)."""
+        raise NotImplementedError
+
+    def step(self, ids: torch.Tensor) -> torch.Tensor:
+        """Feed one token per row, ``ids`` (B,); return logits (B, V).
+
+        The returned tensor may be a buffer that the next call overwrites.
+        """
+        raise NotImplementedError
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep batch rows ``index`` (B',) of the state, in that order; rows may repeat."""
+        raise NotImplementedError
+
+    @property
+    def state(self) -> Any:
+        raise NotImplementedError
+
+
+def _inference(method):
+    """Run ``method`` under inference mode, entering it only when not already inside."""
+
+    def wrapper(self, *args):
+        if torch.is_inference_mode_enabled():
+            return method(self, *args)
+        with torch.inference_mode():
+            return method(self, *args)
+
+    wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
+    return wrapper
+
+
+def select_batch(state: Any, index: torch.Tensor) -> Any:
+    """Select batch rows of a state made of tensors shaped (num_layers, B, ...), nested in tuples."""
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.index_select(1, index)
+    return type(state)(select_batch(s, index) for s in state)
+
+
+class ModuleStepper(Stepper):
+    """Generic path: ``model(ids[:, None], state)`` per token.
+
+    Works for any LM with ``forward(ids, state=None) -> (logits, state)``; ``reorder``
+    assumes the state's tensors have the batch on dim 1, as torch's RNN modules do.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self._state = None
+
+    @_inference
+    def prime(self, ids):
+        logits, self._state = self.model(ids)  # (B, T, V)
+        return logits[:, -1]
+
+    @_inference
+    def step(self, ids):
+        logits, self._state = self.model(ids[:, None], self._state)  # (B, 1, V)
+        return logits[:, -1]
+
+    @_inference
+    def reorder(self, index):
+        self._state = select_batch(self._state, index)
+
+    @property
+    def state(self):
+        return self._state
+
+
+@dataclass
+class _LayerWeights:
+    """One layer's weights, transposed once for ``x @ w`` (contiguous: faster for batches)."""
+
+    input_weight: torch.Tensor | None  # (In, G*H); None for layer 0 when the table is used
+    hidden_weight: torch.Tensor  # (H, G*H)
+    bias: torch.Tensor  # (G*H,) every bias that is simply added to the gates
+    hidden_bias: torch.Tensor | None  # (G*H,) GRU only: zeros, zeros, b_hn (inside r * (...))
+
+
+def _arrange_layer(rnn: nn.RNNBase, layer: int, cell: str) -> _LayerWeights:
+    """Weights of one layer arranged for the fused step; gate blocks keep torch's order."""
+    hidden = rnn.hidden_size
+    b_ih = getattr(rnn, f"bias_ih_l{layer}")  # (G*H,)
+    b_hh = getattr(rnn, f"bias_hh_l{layer}")
+    hidden_bias = None
+    if cell == "gru":
+        # n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) as in torch and cuDNN (Cho et al. 2014
+        # put r before the product): b_hn stays with h, b_hr and b_hz join the input biases
+        bias = b_ih + torch.cat([b_hh[: 2 * hidden], torch.zeros_like(b_hh[2 * hidden :])])
+        hidden_bias = torch.cat([torch.zeros_like(b_hh[: 2 * hidden]), b_hh[2 * hidden :]])
+    else:
+        bias = b_ih + b_hh
+    return _LayerWeights(
+        input_weight=getattr(rnn, f"weight_ih_l{layer}").t().contiguous(),  # (In, G*H)
+        hidden_weight=getattr(rnn, f"weight_hh_l{layer}").t().contiguous(),  # (H, G*H)
+        bias=bias,
+        hidden_bias=hidden_bias,
+    )
+
+
+class _Scratch:
+    """Per-layer work buffers for batch size B, with the gate views made once, not per step."""
+
+    def __init__(self, cell: str, batch: int, hidden: int, like: torch.Tensor, embedding_dim: int | None):
+        gates = _GATES[cell]
+        self.gates = like.new_empty(batch, gates * hidden)  # (B, G*H) pre-activations
+        self.embedded = like.new_empty(batch, embedding_dim) if embedding_dim else None  # (B, E)
+        if cell == "lstm":  # gate blocks i, f, g, o
+            self.i, self.f, self.g, self.o = self.gates.chunk(4, 1)
+            self.input_forget = self.gates[:, : 2 * hidden]
+            self.tanh_c = like.new_empty(batch, hidden)  # (B, H)
+        elif cell == "gru":  # r, z, n; the hidden side kept apart since r scales its n block
+            self.hidden_gates = like.new_empty(batch, 3 * hidden)  # (B, 3H)
+            self.rz, self.n = self.gates[:, : 2 * hidden], self.gates[:, 2 * hidden :]
+            self.r, self.z = self.rz.chunk(2, 1)
+            self.hidden_rz, self.hidden_n = self.hidden_gates[:, : 2 * hidden], self.hidden_gates[:, 2 * hidden :]
+
+
+class FusedRecurrentStepper(Stepper):
+    """Hand-fused single step for ``RecurrentLanguageModel`` (lstm, gru, rnn).
+
+    Per token and layer: one table lookup (layer 0) or addmm for the input, one addmm for
+    the hidden state, then the gate arithmetic in place on preallocated buffers. The state
+    and work buffers keep their identity while the batch size is unchanged, which is what
+    lets :class:`CudaGraphStepper` replay a captured step.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.cell = model.cell
+        rnn = model.rnn
+        self.hidden_size = rnn.hidden_size
+        self.num_layers = rnn.num_layers
+        self._relu = self.cell == "rnn" and rnn.nonlinearity == "relu"
+        self._state: State | None = None
+        self.layout_version = 0  # bumped whenever the buffers are reallocated
+        with torch.inference_mode():
+            self._arrange(model)
+
+    def _arrange(self, model: nn.Module) -> None:
+        self.layers: list[_LayerWeights] = []
+        self.table = self.embedding = None
+        for layer in range(self.num_layers):
+            weights = _arrange_layer(model.rnn, layer, self.cell)
+            if layer == 0:
+                if model.embedding.num_embeddings * weights.input_weight.shape[1] <= TABLE_MAX_ELEMENTS:
+                    # layer 0's input projection of every token at once: (V, E) @ (E, G*H) + biases
+                    self.table = torch.addmm(weights.bias, model.embedding.weight, weights.input_weight)  # (V, G*H)
+                    weights.input_weight = None
+                else:
+                    self.embedding = model.embedding.weight.detach()  # (V, E)
+            self.layers.append(weights)
+        self.decoder_weight = model.decoder.weight.t().contiguous()  # (H, V)
+        self.decoder_bias = model.decoder.bias.detach()  # (V,)
+
+    @property
+    def state(self) -> State | None:
+        """The carried state, (h, c) or (h,), each (num_layers, B, H); updated in place."""
+        return self._state
+
+    def _load_state(self, state: State) -> None:
+        """Copy ``state`` into the current buffers, or reallocate them when the batch size changed."""
+        if self._state is not None and self._state[0].shape == state[0].shape:
+            for buffer, value in zip(self._state, state):
+                buffer.copy_(value)
+            return
+        self._state = tuple(s.contiguous().clone() for s in state)
+        h = self._state[0]  # (L, B, H)
+        batch, hidden = h.shape[1], self.hidden_size
+        embedding_dim = self.embedding.shape[1] if self.embedding is not None else None
+        self._scratch = [_Scratch(self.cell, batch, hidden, h, embedding_dim if layer == 0 else None)
+                         for layer in range(self.num_layers)]
+        self._layer_states = list(zip(*(s.unbind(0) for s in self._state)))  # per layer: (h, c) views, (B, H)
+        self.layout_version += 1
+
+    @_inference
+    def prime(self, ids):
+        logits, state = self.model(ids)  # (B, T, V); the module's fused (cuDNN / MKL) forward
+        self._load_state(state)
+        return logits[:, -1]
+
+    @_inference
+    def reorder(self, index):
+        self._load_state(tuple(s.index_select(1, index) for s in self._state))
+
+    @_inference
+    def step(self, ids):
+        x = None
+        for layer, (weights, scratch) in enumerate(zip(self.layers, self._scratch)):
+            if layer > 0:
+                torch.addmm(weights.bias, x, weights.input_weight, out=scratch.gates)  # (B, G*H)
+            elif self.table is not None:
+                torch.index_select(self.table, 0, ids, out=scratch.gates)  # (B, G*H), biases included
+            else:
+                torch.index_select(self.embedding, 0, ids, out=scratch.embedded)  # (B, E)
+                torch.addmm(weights.bias, scratch.embedded, weights.input_weight, out=scratch.gates)
+            x = self._cell(weights, scratch, *self._layer_states[layer])  # (B, H): this layer's new h
+        return torch.addmm(self.decoder_bias, x, self.decoder_weight)  # (B, V)
+
+    def _cell(self, weights: _LayerWeights, s: _Scratch, h: torch.Tensor, c: torch.Tensor | None = None):
+        """Update one layer's state views ``h`` (and ``c``), (B, H), in place from ``s.gates``."""
+        if self.cell == "lstm":
+            s.gates.addmm_(h, weights.hidden_weight)
+            s.input_forget.sigmoid_()
+            s.o.sigmoid_()
+            s.g.tanh_()
+            c.mul_(s.f).addcmul_(s.i, s.g)  # c' = f * c + i * g
+            torch.tanh(c, out=s.tanh_c)
+            return torch.mul(s.o, s.tanh_c, out=h)  # h' = o * tanh(c')
+        if self.cell == "gru":
+            torch.addmm(weights.hidden_bias, h, weights.hidden_weight, out=s.hidden_gates)
+            s.rz.add_(s.hidden_rz).sigmoid_()
+            s.n.addcmul_(s.r, s.hidden_n).tanh_()  # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+            return h.sub_(s.n).mul_(s.z).add_(s.n)  # h' = (1 - z) * n + z * h
+        s.gates.addmm_(h, weights.hidden_weight)  # (B, H)
+        if self._relu:
+            return torch.clamp_min(s.gates, 0.0, out=h)
+        return torch.tanh(s.gates, out=h)
+
+
+class CudaGraphStepper(Stepper):
+    """Replays a CUDA graph of :class:`FusedRecurrentStepper`'s step.
+
+    The step is captured per batch size with static input ids and the stepper's state
+    buffers; ``step`` copies the ids in, replays and returns the static logits buffer.
+    If capture fails the stepper warns once and runs the fused step without a graph.
+    """
+
+    def __init__(self, inner: FusedRecurrentStepper):
+        self.inner = inner
+        self.enabled = True
+        self._graph = None
+        self._graph_version = -1
+        self._static_ids: torch.Tensor | None = None
+        self._static_logits: torch.Tensor | None = None
+
+    @property
+    def state(self):
+        return self.inner.state
+
+    def prime(self, ids):
+        return self.inner.prime(ids)
+
+    def reorder(self, index):
+        self.inner.reorder(index)
+
+    @_inference
+    def step(self, ids):
+        if self.enabled and self._graph_version != self.inner.layout_version:
+            self._capture(ids)
+        if not self.enabled:
+            return self.inner.step(ids)
+        self._static_ids.copy_(ids)
+        self._graph.replay()
+        return self._static_logits
+
+    def _capture(self, ids: torch.Tensor) -> None:
+        inner = self.inner
+        saved = tuple(s.clone() for s in inner.state)  # warm-up steps advance the state
+        self._graph = None
+        try:
+            self._static_ids = ids.clone()
+            # warm up on a side stream before capture, as torch.cuda.graphs documents
+            side = torch.cuda.Stream(device=ids.device)
+            side.wait_stream(torch.cuda.current_stream(ids.device))
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    inner.step(self._static_ids)
+            torch.cuda.current_stream(ids.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._static_logits = inner.step(self._static_ids)  # (B, V)
+            self._graph = graph
+            self._graph_version = inner.layout_version
+        except Exception as exc:  # noqa: BLE001 - any capture failure means: run uncaptured
+            self.enabled = False
+            self._static_ids = self._static_logits = None
+            warnings.warn(f"CUDA graph capture failed, generating without it: {exc}", RuntimeWarning, stacklevel=3)
+        for buffer, value in zip(inner.state, saved):
+            buffer.copy_(value)
+
+
+#: A model class sets ``fused_step_layout = FUSED_LAYOUT`` to promise the layout the fused
+#: step relies on: ``embedding`` -> ``rnn`` (a batch-first torch RNN/LSTM/GRU) ->
+#: ``decoder`` (nn.Linear), with only dropout in between, and ``forward`` doing just that.
+#: It must be set on the class itself: a subclass may override ``forward`` and must opt in again.
+FUSED_LAYOUT = "embedding-rnn-decoder"
+
+
+def _is_recurrent_lm(model: nn.Module) -> bool:
+    """True for a model that declares the fused layout and whose cell the fused step knows."""
+    if vars(type(model)).get("fused_step_layout") != FUSED_LAYOUT or getattr(model, "cell", None) not in _GATES:
+        return False
+    rnn = model.rnn
+    return (
+        rnn.bias and rnn.batch_first and not rnn.bidirectional and getattr(rnn, "proj_size", 0) == 0
+        and model.decoder.bias is not None
+    )
+
+
+def make_stepper(model: nn.Module, device: str | torch.device = "cpu", *, fused: bool = True) -> Stepper:
+    """Return the fastest stepper for ``model`` (already on ``device``, in eval mode).
+
+    :param model: an LM with ``forward(ids, state=None) -> (logits, state)``.
+    :param device: where the model lives; on CUDA the fused step is replayed as a CUDA graph.
+    :param fused: ``False`` forces the generic :class:`ModuleStepper` (for tests and comparisons).
+    """
+    device = torch.device(device)
+    if fused and _is_recurrent_lm(model):
+        stepper = FusedRecurrentStepper(model)
+        if device.type == "cuda":
+            return CudaGraphStepper(stepper)
+        return stepper
+    return ModuleStepper(model)
