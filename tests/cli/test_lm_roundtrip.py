@@ -61,3 +61,18 @@ def test_python_api(small_corpus, tmp_path):
     assert scored["chars"] == 26 and scored["perplexity"] > 1
     text = loaded.generate(prompt="the", max_tokens=15, seed=3)[0]
     assert len(text) == 15
+
+
+def test_score_whole_text_and_per_line(small_corpus, tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", "lm", small_corpus, "--out", run, "--max-steps", "6", "--eval-every", "6", *TINY).exit_code == 0
+    import textrnn
+
+    text = "the cat sat.\nthe dog ran to a tree.\n"
+    whole = run_cli("score", run, "--text", text)
+    assert whole.exit_code == 0, whole.stderr
+    assert json.loads(whole.stdout) == textrnn.load(run).score(text)
+    per_line = run_cli("score", run, "-", "--per-line", input=text)
+    rows = [json.loads(line) for line in per_line.stdout.splitlines()]
+    assert [r["line"] for r in rows] == [1, 2] and rows[1]["chars"] == len("the dog ran to a tree.\n")
+    assert_error(run_cli("score", run, small_corpus, "--text", "x"), "either FILE or --text")
