@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Token caches written by tests go to a throwaway folder, never the user's ~/.cache.
+os.environ.setdefault("TEXTRNN_CACHE_DIR", tempfile.mkdtemp(prefix="textrnn-test-cache-"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "corpora"

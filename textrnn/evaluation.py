@@ -19,24 +19,35 @@ import torch.nn.functional as F
 from .errors import CorpusError
 
 
-def _as_tensor(tokens) -> torch.Tensor:
-    if isinstance(tokens, torch.Tensor):
-        return tokens.long()
-    return torch.from_numpy(np.asarray(tokens, dtype=np.int64))
-
-
 @torch.inference_mode()
 def total_nll(model, tokens, device: torch.device, *, streams: int = 1, window: int = 512,
               start_id: int | None = None, autocast_dtype=None) -> tuple[float, int]:
-    """Summed negative log-likelihood (nats) over the predicted tokens, and their count."""
-    ids = _as_tensor(tokens)
-    if start_id is not None:
-        ids = torch.cat([torch.tensor([start_id]), ids])
-    if len(ids) < 2:
+    """Summed negative log-likelihood (nats) over the predicted tokens, and their count.
+
+    ``tokens`` may be a list, a tensor or a numpy memmap: windows are read from it one at
+    a time, so evaluating a huge validation set never copies it whole.
+    """
+    ids = tokens.numpy() if isinstance(tokens, torch.Tensor) else tokens
+    if not isinstance(ids, np.ndarray):
+        ids = np.asarray(ids, dtype=np.int64)
+    offset = 1 if start_id is not None else 0  # position p of the sequence is ids[p - offset]
+    n = len(ids) + offset
+    if n < 2:
         raise CorpusError("text is too short to evaluate (needs at least one token to predict)")
-    streams = max(1, min(streams, (len(ids) - 1) // max(1, window // 4) or 1))
-    length = (len(ids) - 1) // streams  # predicted positions per stream
-    rows = torch.stack([ids[s * length : s * length + length + 1] for s in range(streams)])  # (S, L+1)
+    streams = max(1, min(streams, (n - 1) // max(1, window // 4) or 1))
+    length = (n - 1) // streams  # predicted positions per stream
+
+    def rows(start: int, stop: int) -> torch.Tensor:  # sequence positions [start, stop) of every stream
+        out = np.empty((streams, stop - start), dtype=np.int64)
+        for s in range(streams):
+            lo, hi = s * length + start, s * length + stop
+            if lo < offset:  # the start token sits before the text
+                out[s, 0] = start_id
+                out[s, 1:] = ids[: hi - offset]
+            else:
+                out[s] = ids[lo - offset : hi - offset]
+        return torch.from_numpy(out)
+
     was_training = model.training
     model.eval()
     total = torch.zeros((), dtype=torch.float64, device=device)
@@ -45,7 +56,7 @@ def total_nll(model, tokens, device: torch.device, *, streams: int = 1, window: 
             else contextlib.nullcontext())
     try:
         for start in range(0, length, window):
-            chunk = rows[:, start : start + window + 1].to(device, non_blocking=True)  # (S, <=W+1)
+            chunk = rows(start, min(start + window, length) + 1).to(device, non_blocking=True)  # (S, <=W+1)
             with cast:
                 logits, state = model(chunk[:, :-1], state)  # (S, W, V)
             total += F.cross_entropy(logits.float().flatten(0, 1), chunk[:, 1:].flatten(), reduction="sum").double()

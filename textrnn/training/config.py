@@ -11,7 +11,7 @@ from ..errors import ConfigError
 
 # Options that may change when a run is resumed: they bound the run, not its maths.
 RESUMABLE_CHANGES = {"max_steps", "epochs", "time_budget", "patience", "eval_every", "save_every",
-                     "keep_last", "device", "log_every"}
+                     "keep_last", "device", "log_every", "cache_dir"}
 
 
 @dataclass
@@ -26,6 +26,10 @@ class TrainConfig:
     valid: str | None = None
     valid_fraction: float = 0.1
     encoding_errors: str = "strict"
+    text_field: str | None = None  # column of CSV/TSV/JSON lines/Parquet/datasets corpora (default "text")
+    dataset: str | None = None  # a Hugging Face Hub dataset instead of corpus files
+    split: str | None = None  # split of --dataset or of a saved DatasetDict (default "train")
+    cache_dir: str | None = None  # token cache (default $TEXTRNN_CACHE_DIR or ~/.cache/textrnn/tokens)
     batch_size: int = 32
     seq_len: int = 128
     optimizer: str = "adamw"
@@ -81,6 +85,7 @@ class TrainConfig:
              f"device must be auto, cpu, cuda or mps, got {self.device!r}")
         need(self.precision in ("auto", "fp32", "bf16", "fp16"),
              f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
+        need(not (self.dataset and self.corpus), "pass corpus files or a dataset, not both")
         if self.valid is None:
             need(self.valid_fraction > 0, "valid_fraction must be > 0 when no validation file is given")
 
