@@ -1,7 +1,7 @@
 """Fault injection for crash tests.
 
 ``TEXTRNN_FAULT=POINT:STEP`` makes the process SIGKILL itself when it reaches POINT at
-STEP, as a power cut would. Points: ``step`` (right after an optimizer step),
+STEP, as a power cut would; ``POINT:STEP@RANK`` does so only in that torchrun rank. Points: ``step`` (right after an optimizer step),
 ``after-eval`` (after an evaluation, before its checkpoint is written) and ``mid-save``
 (half-way through writing a checkpoint). Unset in normal use; read once at import.
 """
@@ -15,5 +15,8 @@ _SPEC = os.environ.get("TEXTRNN_FAULT", "")
 
 
 def maybe_crash(point: str, step: int) -> None:
-    if _SPEC and _SPEC == f"{point}:{step}":
+    if not _SPEC:
+        return
+    where, _, rank = _SPEC.partition("@")
+    if where == f"{point}:{step}" and (not rank or rank == os.environ.get("RANK", "0")):
         os.kill(os.getpid(), signal.SIGKILL)

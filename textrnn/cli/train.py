@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -13,6 +15,25 @@ from .common import err, handle_errors, load_plugins, parse_key_values, print_js
 
 train_app = typer.Typer(help="Train a model: `textrnn train lm` for language models.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+
+
+def launch_torchrun(nproc: int) -> int:
+    """Re-run this command under torchrun with ``nproc`` processes on this machine."""
+    import subprocess
+
+    argv = []
+    skip = False
+    for arg in sys.argv[1:]:  # drop --nproc N / --nproc=N: the workers must not launch again
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            argv.append(arg)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+           "-m", "textrnn", *argv]
+    err(f"launching {nproc} processes: {' '.join(cmd[2:])}")
+    return subprocess.call(cmd)
 
 
 class SignalFlag:
@@ -43,7 +64,7 @@ class SignalFlag:
 @train_app.command("lm")
 @handle_errors
 def train_lm(
-    corpus: Optional[list[Path]] = typer.Argument(None, help="Text files or directories. Default: the embedded corpus in corpora/."),
+    corpus: Optional[list[Path]] = typer.Argument(None, help="Text files, directories or globs; CSV, TSV, JSON lines or Parquet files (see --text-field); or a datasets save_to_disk folder. Default: the embedded corpus in corpora/."),
     out: Path = typer.Option(..., "--out", "-o", help="Run directory to create (or resume)."),
     valid: Optional[Path] = typer.Option(None, "--valid", help="Validation text file. Default: the last --valid-fraction of CORPUS."),
     valid_fraction: float = typer.Option(0.1, "--valid-fraction", help="Fraction of the corpus, taken from its end, used for validation."),
@@ -74,10 +95,16 @@ def train_lm(
     patience: Optional[int] = typer.Option(None, "--patience", help="Stop after N evaluations without improvement."),
     save_every: Optional[int] = typer.Option(None, "--save-every", help="Also checkpoint every N steps."),
     keep_last: int = typer.Option(2, "--keep-last", help="Checkpoints to keep (the best is always kept)."),
+    log_every: int = typer.Option(10, "--log-every", help="Log the training loss every N steps."),
+    nproc: int = typer.Option(1, "--nproc", help="Processes to train with (DistributedDataParallel via torchrun; one per GPU)."),
     seed: int = typer.Option(1337, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
     encoding_errors: str = typer.Option("strict", "--encoding-errors", help="strict (invalid UTF-8 is an error) or replace."),
+    text_field: Optional[str] = typer.Option(None, "--text-field", help="Column holding the text in CSV/TSV/JSON lines/Parquet/datasets corpora (default: text)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Train on a Hugging Face Hub dataset (NAME) instead of CORPUS files."),
+    split: Optional[str] = typer.Option(None, "--split", help="Split of --dataset or of a saved DatasetDict (default: train)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Token cache directory (default: $TEXTRNN_CACHE_DIR or ~/.cache/textrnn/tokens)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest good checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete the run in --out and start over."),
     sample_tokens: int = typer.Option(300, "--sample-tokens", help="Characters/tokens of sample text to print at the end (0: none)."),
@@ -88,6 +115,8 @@ def train_lm(
     Writes the run to --out: config, tokenizer, checkpoints (safetensors), metrics.jsonl.
     Progress goes to stderr; the final summary to stdout.
     """
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        raise typer.Exit(launch_torchrun(nproc))
     load_plugins()
     from ..training.config import TrainConfig
     from ..training.lm_trainer import LMTrainer
@@ -103,17 +132,19 @@ def train_lm(
     config = TrainConfig(
         model=model, model_options=model_options, tokenizer=tokenizer, tokenizer_options=tokenizer_options,
         corpus=[str(p) for p in corpus or []], valid=str(valid) if valid else None, valid_fraction=valid_fraction,
-        encoding_errors=encoding_errors, batch_size=batch_size, seq_len=seq_len, optimizer=optimizer, lr=lr,
+        encoding_errors=encoding_errors, text_field=text_field, dataset=dataset, split=split,
+        cache_dir=str(cache_dir) if cache_dir else None, batch_size=batch_size, seq_len=seq_len, optimizer=optimizer, lr=lr,
         weight_decay=weight_decay, l1=l1, clip=clip, warmup_steps=warmup_steps, schedule=schedule,
         min_lr_ratio=min_lr_ratio, max_steps=max_steps, epochs=epochs, time_budget=time_budget,
         eval_every=eval_every, patience=patience, seed=seed, device=device, precision=precision,
-        save_every=save_every, keep_last=keep_last,
+        save_every=save_every, keep_last=keep_last, log_every=log_every,
     )
     with SignalFlag() as flag:
         trainer = LMTrainer(config, out, resume=resume, overwrite=overwrite, on_event=ProgressPrinter(),
                             stop_requested=flag)
         summary = trainer.run()
-    _finish(out, summary, sample_tokens, json_output, seed)
+    if trainer.dist.is_main:
+        _finish(out, summary, sample_tokens, json_output, seed)
 
 
 def _finish(out: Path, summary: dict, sample_tokens: int, json_output: bool, seed: int) -> None:

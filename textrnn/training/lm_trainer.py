@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .. import __version__
 from ..data.lm_batches import StreamBatcher
@@ -23,6 +24,7 @@ from ..data.lm_data import prepare_lm_data
 from ..devices import autocast_dtype, resolve_device, resolve_precision
 from ..errors import ConfigError, RunError, TrainingDiverged, TrainingInterrupted
 from ..evaluation import total_nll
+from .. import distributed
 from ..events import TrainingEvent
 from ..faults import maybe_crash
 from ..plugins import get_plugin_manager
@@ -35,10 +37,6 @@ from .schedule import learning_rate
 
 EVAL_STREAMS = 16  # training-time validation runs 16 contiguous streams for speed
 REPLAN_AFTER = 20  # steps measured before a time budget is turned into a step plan
-
-
-def token_array(ids: list[int], vocab_size: int) -> np.ndarray:
-    return np.asarray(ids, dtype=np.uint16 if vocab_size <= 65535 else np.uint32)
 
 
 class LMTrainer:
@@ -54,9 +52,12 @@ class LMTrainer:
         self._on_event = on_event
         self._stop_requested = stop_requested or (lambda: None)
         self._hook = get_plugin_manager().hook.on_training_event
+        self.dist = distributed.from_env()
 
     # -- events -------------------------------------------------------------
     def emit(self, kind: str, step: int, **metrics) -> None:
+        if not self.dist.is_main:
+            return
         event = TrainingEvent(kind, step, metrics)
         if self._on_event is not None:
             self._on_event(event)
@@ -68,8 +69,10 @@ class LMTrainer:
     # -- setup --------------------------------------------------------------
     def _setup(self):
         cfg = self.config
-        resuming = rd.prepare(self.run_dir, self.resume, self.overwrite)
-        if resuming:
+        # Under torchrun, rank 0 prepares the run directory; the others read what it wrote.
+        follower = not self.dist.is_main
+        resuming = self.resume if follower else rd.prepare(self.run_dir, self.resume, self.overwrite)
+        if resuming and not follower:
             saved = TrainConfig.from_dict(rd.read_json(self.run_dir / rd.CONFIG_FILE, "config"))
             changed = cfg.resume_differences(saved)
             if changed:
@@ -79,14 +82,17 @@ class LMTrainer:
         options = info.make_options(cfg.model_options)
         tok_dir = self.run_dir / rd.TOKENIZER_DIR
         # Streams the corpus through the token cache: ids are memory maps, never whole texts in RAM.
-        data = prepare_lm_data(cfg, tokenizer=load_tokenizer(tok_dir) if resuming else None, on_message=self.message)
+        data = prepare_lm_data(cfg, tokenizer=load_tokenizer(tok_dir) if resuming or follower else None,
+                               on_message=self.message)
         tokenizer, train_ids, valid_ids, corpus_meta = data.tokenizer, data.train, data.valid, data.corpus
 
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         np.random.seed(cfg.seed % 2**32)
         model = info.factory(tokenizer.vocab_size, options)
-        if not resuming:
+        if follower:
+            pass
+        elif not resuming:
             fingerprint = save_tokenizer(tokenizer, tok_dir)
             rd.write_json_atomic(self.run_dir / rd.CONFIG_FILE, cfg.to_dict())
             rd.write_json_atomic(self.run_dir / rd.RUN_FILE, {
@@ -112,14 +118,22 @@ class LMTrainer:
     # -- the loop -----------------------------------------------------------
     def run(self) -> dict:
         cfg = self.config
+        dist = self.dist
+        device = distributed.init(dist, resolve_device(cfg.device))
+        if not dist.is_main:
+            distributed.barrier(dist)  # wait for rank 0 to write the tokenizer and config
         tokenizer, model, options, info, train_ids, valid_ids, valid_chars, resuming = self._setup()
-        device = resolve_device(cfg.device)
+        if dist.is_main:
+            distributed.barrier(dist)
         precision = resolve_precision(cfg.precision, device)
         cast_dtype = autocast_dtype(precision)
         model.to(device)
+        # DDP averages gradients across processes; the bare module is kept for eval and saving.
+        train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) \
+            if dist.enabled else model
         optimizer = self._optimizer(model, device)
         scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-        batcher = StreamBatcher(train_ids, cfg.batch_size, cfg.seq_len)
+        batcher = StreamBatcher(train_ids, cfg.batch_size, cfg.seq_len, dist.rank, dist.world_size)
         windows = batcher.windows_per_epoch
         valid_start = tokenizer.newline_id
         chars_per_valid_token = valid_chars / max(1, len(valid_ids))
@@ -140,7 +154,10 @@ class LMTrainer:
             ckpt.restore_rng(found.tensors("rng"), meta["rng"])
             carried = found.tensors("train_state")
             if carried:
-                state = tuple(carried[f"state.{i}"].to(device) for i in range(len(carried)))
+                state = tuple(distributed.local_slice(dist, carried[f"state.{i}"], 1).to(device)
+                              for i in range(len(carried)))
+            if dist.enabled and "rank_rng" in meta["rng"]:
+                torch.set_rng_state(found.tensors("rng")["rank_torch"][dist.rank].clone())
             if meta.get("scaler"):
                 scaler.load_state_dict(meta["scaler"])
             step, best, bad_evals = meta["step"], meta["best_valid_loss"], meta["bad_evals"]
@@ -167,7 +184,14 @@ class LMTrainer:
             model_t, aliases = ckpt.model_tensors(model)
             optim_t, optim_meta = ckpt.optimizer_to_tensors(optimizer)
             rng_t, rng_meta = ckpt.capture_rng()
-            state_t = {f"state.{i}": s.detach().cpu().contiguous() for i, s in enumerate(state or ())}
+            # Every process holds its own streams' state and dropout RNG: gather them whole.
+            state_t = {f"state.{i}": distributed.gather_batch(dist, s.detach(), 1).cpu().contiguous()
+                       for i, s in enumerate(state or ())}
+            if dist.enabled:
+                rng_t["rank_torch"] = distributed.gather_batch(dist, torch.get_rng_state()[None], 0)
+                rng_meta = {**rng_meta, "rank_rng": dist.world_size}
+            if not dist.is_main:
+                return None
             meta = {
                 "step": current_step, "epoch": current_step // windows, "window": current_step % windows,
                 "best_valid_loss": best, "bad_evals": bad_evals, "planned_steps": planned,
@@ -190,7 +214,8 @@ class LMTrainer:
             record = {"kind": "eval", "step": current_step, "valid_loss": loss,
                       "valid_bpc": loss / math.log(2) / chars_per_valid_token,
                       "time": elapsed_before + time.perf_counter() - t0}
-            rd.append_metrics(self.run_dir, record)
+            if dist.is_main:
+                rd.append_metrics(self.run_dir, record)
             self.emit("eval", current_step, **{k: v for k, v in record.items() if k not in ("kind", "step")})
             return loss
 
@@ -208,7 +233,7 @@ class LMTrainer:
                     break
                 if cfg.time_budget is not None and elapsed >= cfg.time_budget:
                     break
-                signum = self._stop_requested()
+                signum = distributed.any_flag(dist, self._stop_requested() or 0)
                 if signum:
                     path = save(step, False) if step != last_saved else ckpt.list_checkpoints(self.run_dir)[-1]
                     status = "interrupted"
@@ -224,7 +249,7 @@ class LMTrainer:
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 with cast:
-                    logits, state = model(x, state)  # (B, T, V)
+                    logits, state = train_model(x, state)  # (B, T, V)
                     loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
                 objective = loss
                 if cfg.l1:
@@ -242,10 +267,13 @@ class LMTrainer:
                 loss_sum += loss.detach()
                 loss_count += 1
 
-                if step == REPLAN_AFTER and cfg.time_budget is not None:
-                    planned = _plan(step, elapsed_before + time.perf_counter() - t0, cfg.time_budget, limit)
+                if cfg.time_budget is not None and step >= REPLAN_AFTER and step % cfg.log_every == 0:
+                    # Re-fit the schedule to the pace so far, so the decay ends as the budget does.
+                    planned = _plan(step - start_step, time.perf_counter() - t0,
+                                    cfg.time_budget - elapsed_before, None) + start_step
+                    planned = min(planned, limit) if limit is not None else planned
                 if step % cfg.log_every == 0:
-                    mean_loss = (loss_sum / loss_count).item()
+                    mean_loss = distributed.mean(dist, loss_sum / loss_count).item()
                     if _diverged(mean_loss, tokenizer.vocab_size):
                         raise TrainingDiverged(_diverged_message(step, self.run_dir, mean_loss))
                     now = time.perf_counter()
@@ -253,7 +281,8 @@ class LMTrainer:
                     elapsed = elapsed_before + now - t0
                     record = {"kind": "train", "step": step, "loss": mean_loss, "lr": lr, "tokens_per_s": rate,
                               "time": elapsed}
-                    rd.append_metrics(self.run_dir, record)
+                    if dist.is_main:
+                        rd.append_metrics(self.run_dir, record)
                     total = planned or limit
                     eta = (total - step) * (now - t0) / max(1, step - start_step) if total else None
                     self.emit("step", step, loss=mean_loss, lr=lr, tokens_per_s=rate, elapsed=elapsed,
@@ -265,8 +294,6 @@ class LMTrainer:
                         raise TrainingDiverged(_diverged_message(step, self.run_dir, valid_loss))
                     improved = valid_loss < best
                     best, bad_evals = (valid_loss, 0) if improved else (best, bad_evals + 1)
-                    if cfg.time_budget is not None:
-                        planned = _plan(step, elapsed_before + time.perf_counter() - t0, cfg.time_budget, limit)
                     maybe_crash("after-eval", step)
                     save(step, improved)
                     last_saved = step
@@ -285,7 +312,7 @@ class LMTrainer:
                 save(step, improved)
             status = "finished"
         finally:
-            if rd.is_run(self.run_dir):
+            if dist.is_main and rd.is_run(self.run_dir):
                 rd.set_status(self.run_dir, status, steps=step,
                               elapsed=elapsed_before + time.perf_counter() - t0,
                               best_valid_loss=best if math.isfinite(best) else None)

@@ -1,0 +1,60 @@
+"""DistributedDataParallel on CPU (gloo), launched by torchrun as users launch it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import english_like
+
+ARGS = ["--max-steps", "20", "--eval-every", "10", "--log-every", "1", "--batch-size", "8", "--seq-len", "32",
+        "--hidden-size", "32", "--embedding-dim", "16", "--sample-tokens", "0", "--seed", "1"]
+
+
+def train(corpus, out, *extra, nproc=1, fault=None):
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] \
+        if nproc > 1 else [sys.executable]
+    env = {**os.environ, "TEXTRNN_FAULT": fault or "", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([*launcher, "-m", "textrnn", "train", "lm", str(corpus), "--out", str(out), *ARGS, *extra,
+                           "--cache-dir", str(out.parent / "cache")], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def losses(run):
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["loss"] for line in lines if '"train"' in line]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ddp") / "corpus.txt"
+    path.write_text(english_like(40_000, seed=2), encoding="utf-8")
+    return path
+
+
+def test_two_processes_match_one_with_the_same_global_batch(corpus, tmp_path):
+    single = train(corpus, tmp_path / "single")
+    assert single.returncode == 0, single.stderr
+    double = train(corpus, tmp_path / "ddp", nproc=2)
+    assert double.returncode == 0, double.stderr
+    one, two = losses(tmp_path / "single"), losses(tmp_path / "ddp")
+    assert len(one) == len(two) == 20
+    assert max(abs(a - b) for a, b in zip(one, two)) < 1e-5
+
+
+def test_killed_rank_resumes_from_last_checkpoint(corpus, tmp_path):
+    clean = train(corpus, tmp_path / "clean", nproc=2)
+    assert clean.returncode == 0, clean.stderr
+    killed = train(corpus, tmp_path / "run", nproc=2, fault="step:15@1")
+    assert killed.returncode != 0
+    assert f"exitcode  : {-signal.SIGKILL}" in killed.stderr or "SIGKILL" in killed.stderr
+    resumed = train(corpus, tmp_path / "run", "--resume", nproc=2)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr and "(step 10)" in resumed.stderr
+    final = "checkpoints/step-00000020/model.safetensors"
+    assert (tmp_path / "run" / final).read_bytes() == (tmp_path / "clean" / final).read_bytes()
