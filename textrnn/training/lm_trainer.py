@@ -162,7 +162,8 @@ class LMTrainer:
                 scaler.load_state_dict(meta["scaler"])
             step, best, bad_evals = meta["step"], meta["best_valid_loss"], meta["bad_evals"]
             planned, elapsed_before = meta.get("planned_steps"), meta.get("elapsed", 0.0)
-            rd.truncate_metrics(self.run_dir, step)
+            if dist.is_main:
+                rd.truncate_metrics(self.run_dir, step)
             self.message(f"resuming {self.run_dir} from {found.path.name} (step {step})", step)
 
         limit = cfg.max_steps
