@@ -35,7 +35,7 @@ def load_model(run_dir: Path, meta: dict, vocab_size: int, weights: str = "best"
 
 
 class LoadedRun:
-    """A trained run: ``generate`` and ``score`` for language models."""
+    """A trained run: ``generate`` and ``score`` for language models, ``classify`` for classifiers."""
 
     def __init__(self, run_dir: Path, meta: dict, tokenizer, model, checkpoint, device: torch.device):
         self.run_dir = run_dir
@@ -67,6 +67,15 @@ class LoadedRun:
 
         return score_text(self.model, self.tokenizer, text, self.device)
 
+    def classify(self, texts, batch_size: int = 256) -> list[dict]:
+        """Label and class probabilities of each text: ``[{"label": ..., "probs": {label: p}}]``."""
+        self._need("classifier", "classify")
+        from .classification import classify_texts
+
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        return classify_texts(self.model, self.tokenizer, self.meta["labels"], texts, self.device,
+                              max_length=self.meta.get("max_length", 1000), batch_size=batch_size)
+
 
 def load_run(run_dir, device: str = "cpu", weights: str = "best") -> LoadedRun:
     run_dir = Path(run_dir)
@@ -83,13 +92,20 @@ def load_run(run_dir, device: str = "cpu", weights: str = "best") -> LoadedRun:
 
 def evaluate_lm_run(run: LoadedRun, text: str | None = None, encoding_errors: str = "strict") -> dict:
     """Metrics on ``text``, or on the run's own validation text when ``text`` is None."""
-    from .data.text import load_lm_texts
     from .training.config import TrainConfig
 
     if text is None:
+        # The run's validation ids come from the token cache (or the validation text alone is encoded).
+        from .data.lm_data import validation_tokens
+        from .evaluation import lm_metrics, total_nll
+
+        run._need("lm", "evaluate")
         cfg = TrainConfig.from_dict(rd.read_json(run.run_dir / rd.CONFIG_FILE, "config"))
-        _, text, corpus_meta = load_lm_texts(cfg.corpus, cfg.valid, cfg.valid_fraction, cfg.encoding_errors)
-        recorded = run.meta.get("corpus", {}).get("fingerprint")
-        if recorded and recorded != corpus_meta["fingerprint"]:
-            raise RunError(f"the training corpus of {run.run_dir} has changed since training; pass FILE explicitly")
+        ids, chars = validation_tokens(cfg, run.tokenizer, run.meta.get("corpus", {}).get("fingerprint"),
+                                       what=str(run.run_dir))
+        start = run.tokenizer.newline_id  # as score_text: condition the first token on a newline
+        if start is None:
+            chars -= len(run.tokenizer.decode([int(i) for i in ids[:1]]))
+        nll, count = total_nll(run.model, ids, run.device, streams=1, start_id=start)
+        return lm_metrics(nll, count, chars)
     return run.score(text)

@@ -30,7 +30,7 @@ def _root(
     """Train, evaluate and sample recurrent text models (language models and classifiers)."""
 
 
-from . import evaluate, generate, listing, train  # noqa: E402,F401  (commands register on import)
+from . import classify, evaluate, generate, listing, score, tokenizer, train, train_classifier  # noqa: E402,F401  (commands register on import)
 
 
 def main() -> None:

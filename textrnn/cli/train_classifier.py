@@ -1,0 +1,167 @@
+"""``textrnn train classifier``: train a text classifier on labelled data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import err, handle_errors, load_plugins, parse_key_values, print_json
+from .progress import ProgressPrinter, _duration, _rate
+from .train import SignalFlag, train_app
+
+
+class ClassifierProgress(ProgressPrinter):
+    """The LM progress printer, with classifier start and evaluation lines."""
+
+    def __call__(self, event) -> None:
+        m, kind = event.metrics, event.kind
+        if kind == "start":
+            self._line(m["model"])
+            limit = f"{m['max_steps']} steps" if m.get("max_steps") else f"{m['time_budget']:.0f} s budget"
+            self._line(f"model {m['model_name']}: {m['parameters']:,} parameters | device {m['device']} | "
+                       f"precision {m['precision']} | {m['tokenizer']} vocab {m['vocab_size']} | "
+                       f"labels {', '.join(m['labels'])} | train {m['train_examples']:,} texts, "
+                       f"valid {m['valid_examples']:,} | {m['batches_per_epoch']} batches/epoch | {limit}")
+        elif kind == "step" and not self.quiet:
+            total = m.get("total_steps")
+            text = (f"step {event.step}{'/' + str(total) if total else ''} | epoch {m['epoch']:.2f} | "
+                    f"loss {m['loss']:.4f} | lr {m['lr']:.2e} | {_rate(m['tokens_per_s'])} tok/s | "
+                    f"ETA {_duration(m.get('eta'))}")
+            if self.live:
+                self.stream.write("\r\033[K" + text)
+                self.stream.flush()
+                self._open_line = True
+            else:
+                self._throttled(text)
+        elif kind == "eval":
+            self._line(f"step {event.step} (epoch {m['epoch']:.2f}): valid accuracy {m['valid_accuracy']:.4f}, "
+                       f"macro-F1 {m['valid_macro_f1']:.4f}, loss {m['valid_loss']:.4f} "
+                       f"(elapsed {_duration(m['time'])})")
+        else:
+            super().__call__(event)
+
+    def _throttled(self, text: str) -> None:
+        import time
+
+        if time.monotonic() - self._last >= self.every_s:
+            self._last = time.monotonic()
+            self._line(text)
+
+
+def echo_metrics(metrics: dict, source: str, rows: int) -> None:
+    """Print classifier metrics as a small report on stdout."""
+    labels = list(metrics["per_class"])
+    typer.echo(f"{source}: {rows:,} texts")
+    typer.echo(f"accuracy   {metrics['accuracy']:.4f}")
+    typer.echo(f"macro-F1   {metrics['macro_f1']:.4f}")
+    typer.echo(f"log loss   {metrics['log_loss']:.4f} nats")
+    width = max(8, *(len(label) for label in labels))
+    typer.echo(f"{'label':<{width}}  precision  recall  f1      support")
+    for label, row in metrics["per_class"].items():
+        typer.echo(f"{label:<{width}}  {row['precision']:.4f}     {row['recall']:.4f}  {row['f1']:.4f}  {row['support']}")
+    typer.echo("confusion (rows: true label, columns: predicted)")
+    widest = max(len(str(n)) for row in metrics["confusion"].values() for n in row.values())
+    cell = max(widest, *(len(label) for label in labels)) + 2
+    typer.echo(" " * width + "  " + "".join(f"{label:>{cell}}" for label in labels))
+    for label in labels:
+        counts = metrics["confusion"][label]
+        typer.echo(f"{label:<{width}}  " + "".join(f"{counts[other]:>{cell}}" for other in labels))
+
+
+@train_app.command("classifier")
+@handle_errors
+def train_classifier(
+    data: Optional[Path] = typer.Argument(None, help="Labelled data: .tsv (header label<TAB>text), .csv, .jsonl, .parquet or a datasets save_to_disk folder. Default: the embedded synthetic sentiment sample."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory to create (or resume)."),
+    valid: Optional[Path] = typer.Option(None, "--valid", help="Validation data (same formats as DATA). Default: a stratified --valid-fraction of DATA."),
+    valid_fraction: float = typer.Option(0.1, "--valid-fraction", help="Share of each class held out for validation when --valid is not given (seeded)."),
+    text_field: str = typer.Option("text", "--text-field", help="Column holding the text."),
+    label_field: str = typer.Option("label", "--label-field", help="Column holding the label (any strings; integers become strings)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered classifier (bilstm, bigru, ...). Default: bilstm, or the cell of the --init-from LM."),
+    embedding_dim: Optional[int] = typer.Option(None, "--embedding-dim", help="Embedding size (model default, or the LM's with --init-from)."),
+    hidden_size: Optional[int] = typer.Option(None, "--hidden-size", help="Units per recurrent layer and direction."),
+    num_layers: Optional[int] = typer.Option(None, "--num-layers", help="Number of recurrent layers."),
+    bidirectional: Optional[bool] = typer.Option(None, "--bidirectional/--unidirectional", help="Read texts in both directions (default) or left to right only."),
+    embedding_dropout: Optional[float] = typer.Option(None, "--embedding-dropout", help="Dropout on embeddings, in [0, 1)."),
+    dropout: Optional[float] = typer.Option(None, "--dropout", help="Dropout between recurrent layers and before the output layer, in [0, 1)."),
+    pooling: Optional[str] = typer.Option(None, "--pooling", help="last, max, mean, attention or maxmean (max and mean concatenated)."),
+    model_option: Optional[list[str]] = typer.Option(None, "--model-option", help="Any model option as KEY=VALUE (repeatable)."),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", "-t", help="Registered tokenizer (word, char, bpe, unigram, ...), trained on the training split. Default: word, or the LM's with --init-from."),
+    vocab_size: Optional[int] = typer.Option(None, "--vocab-size", help="Vocabulary size for subword tokenizers."),
+    tokenizer_option: Optional[list[str]] = typer.Option(None, "--tokenizer-option", help="Any tokenizer option as KEY=VALUE (repeatable)."),
+    max_length: int = typer.Option(1000, "--max-length", help="Cut texts to this many tokens."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Language-model run whose embedding, encoder and tokenizer start the classifier."),
+    gradual_unfreeze: bool = typer.Option(False, "--gradual-unfreeze", help="Train only the top layer group in epoch 0 and unfreeze one more group per epoch (ULMFiT)."),
+    discriminative_lr: bool = typer.Option(False, "--discriminative-lr", help="Divide the learning rate by --lr-decay-per-layer for each layer group further down (ULMFiT)."),
+    lr_decay_per_layer: float = typer.Option(2.6, "--lr-decay-per-layer", help="Factor between layer groups' learning rates with --discriminative-lr."),
+    batch_size: int = typer.Option(32, "--batch-size", "-b", help="Texts per step."),
+    lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (AdamW)."),
+    weight_decay: float = typer.Option(0.01, "--weight-decay", help="Decoupled weight decay."),
+    clip: float = typer.Option(1.0, "--clip", help="Gradient-norm clipping threshold; 0 disables it."),
+    warmup_steps: int = typer.Option(50, "--warmup-steps", help="Linear learning-rate warm-up steps."),
+    schedule: str = typer.Option("cosine", "--schedule", help="cosine (decay to --min-lr-ratio by the end) or constant."),
+    min_lr_ratio: float = typer.Option(0.05, "--min-lr-ratio", help="Final learning rate as a fraction of --lr."),
+    token_dropout: float = typer.Option(0.0, "--token-dropout", help="Share of training tokens replaced by <unk> (word dropout)."),
+    class_weights: bool = typer.Option(False, "--class-weights", help="Weight the loss by inverse class frequency."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
+    epochs: Optional[float] = typer.Option(None, "--epochs", help="Stop after this many passes over the training data (default 10 when no limit is given)."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop after this many seconds; the schedule is fitted to it."),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Evaluate (and checkpoint) every N steps. Default: every epoch."),
+    monitor: str = typer.Option("accuracy", "--monitor", help="Validation metric that picks the best checkpoint: accuracy or loss."),
+    patience: Optional[int] = typer.Option(None, "--patience", help="Stop after N evaluations without improvement."),
+    keep_last: int = typer.Option(2, "--keep-last", help="Checkpoints to keep (the best is always kept)."),
+    seed: int = typer.Option(1337, "--seed", help="Random seed (initialisation, validation split, data order, dropout)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: torch's choice; 1 is often fastest on a busy machine)."),
+    encoding_errors: str = typer.Option("strict", "--encoding-errors", help="strict (invalid UTF-8 is an error) or replace."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest good checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Delete the run in --out and start over."),
+    json_output: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
+) -> None:
+    """Train a (bi)directional LSTM/GRU text classifier.
+
+    Writes the run to --out: config, label map, tokenizer, checkpoints (safetensors),
+    metrics.jsonl. Progress goes to stderr; the final validation report to stdout.
+    """
+    load_plugins()
+    from ..training.classifier_config import ClassifierConfig
+    from ..training.classifier_trainer import ClassifierTrainer
+
+    model_options = {k: v for k, v in {"embedding_dim": embedding_dim, "hidden_size": hidden_size,
+                                       "num_layers": num_layers, "bidirectional": bidirectional,
+                                       "embedding_dropout": embedding_dropout, "dropout": dropout,
+                                       "pooling": pooling}.items() if v is not None}
+    model_options.update(parse_key_values(model_option, "--model-option"))
+    tokenizer_options = parse_key_values(tokenizer_option, "--tokenizer-option")
+    if vocab_size is not None:
+        tokenizer_options["vocab_size"] = vocab_size
+    config = ClassifierConfig(
+        model=model, model_options=model_options, tokenizer=tokenizer, tokenizer_options=tokenizer_options,
+        data=str(data) if data else None, valid=str(valid) if valid else None, valid_fraction=valid_fraction,
+        text_field=text_field, label_field=label_field, encoding_errors=encoding_errors, max_length=max_length,
+        init_from=str(init_from) if init_from else None, gradual_unfreeze=gradual_unfreeze,
+        discriminative_lr=discriminative_lr, lr_decay_per_layer=lr_decay_per_layer, batch_size=batch_size, lr=lr,
+        weight_decay=weight_decay, clip=clip, warmup_steps=warmup_steps, schedule=schedule, min_lr_ratio=min_lr_ratio,
+        token_dropout=token_dropout, class_weights=class_weights, max_steps=max_steps, epochs=epochs,
+        time_budget=time_budget, eval_every=eval_every, monitor=monitor, patience=patience, seed=seed, device=device,
+        precision=precision, threads=threads, keep_last=keep_last,
+    )
+    with SignalFlag() as flag:
+        trainer = ClassifierTrainer(config, out, resume=resume, overwrite=overwrite, on_event=ClassifierProgress(),
+                                    stop_requested=flag)
+        summary = trainer.run()
+
+    import textrnn
+    from ..classification import evaluate_classifier_run
+
+    run = textrnn.load(out)
+    metrics, info = evaluate_classifier_run(run)
+    if json_output:
+        print_json({**summary, "valid": metrics})
+        return
+    typer.echo(f"run: {out}  steps: {summary['steps']}  best step: {summary['best_step']}")
+    echo_metrics(metrics, f"validation ({info['source']}, best weights)", info["rows"])
+    err(f"next: textrnn evaluate {out} DATA   |   textrnn classify {out} 'some text'")
