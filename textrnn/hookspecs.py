@@ -21,7 +21,9 @@ def register_models(register):
         ``options`` is a dataclass whose fields (with defaults and a ``help`` metadata
         entry) are the model's hyperparameters; ``factory(vocab_size, options)`` returns
         a ``torch.nn.Module``. A language model has ``forward(ids, state=None) ->
-        (logits, state)`` where ``state`` is a tuple of tensors with batch on dim 1.
+        (logits, state)`` where ``state`` is a tuple of tensors with batch on dim 1;
+        a classifier has ``forward(ids, lengths) -> logits`` with ``lengths`` the
+        unpadded length of each row (the class count arrives as ``options.num_classes``).
         Import torch inside the factory, not at module level, so ``textrnn --help``
         stays fast.
     """
