@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from .config import config_from_dict
 
 # Options that may change when a run is resumed: they bound the run, not its maths.
 RESUMABLE_CHANGES = {"max_steps", "epochs", "time_budget", "patience", "eval_every", "keep_last", "device",
@@ -106,15 +107,7 @@ class ClassifierConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ClassifierConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            import difflib
-
-            hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, names, 1)) else "")
-                     for k in unknown]
-            raise ConfigError(f"unknown config key {', '.join(hints)}")
-        return cls(**data)
+        return config_from_dict(cls, data)
 
     def resume_differences(self, saved: "ClassifierConfig") -> list[str]:
         """Options that differ from the saved run and may not change on resume."""

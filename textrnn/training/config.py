@@ -94,17 +94,22 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            import difflib
-
-            hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, names, 1)) else "")
-                     for k in unknown]
-            raise ConfigError(f"unknown config key {', '.join(hints)}")
-        return cls(**data)
+        return config_from_dict(cls, data)
 
     def resume_differences(self, saved: "TrainConfig") -> list[str]:
         """Options that differ from the saved run and may not change on resume."""
         mine, theirs = self.to_dict(), saved.to_dict()
         return sorted(k for k in mine if k not in RESUMABLE_CHANGES and mine[k] != theirs[k])
+
+
+def config_from_dict(cls, data: dict[str, Any]):
+    """Build a config dataclass, naming unknown keys and their nearest valid match."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        import difflib
+
+        hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, names, 1)) else "")
+                 for k in unknown]
+        raise ConfigError(f"unknown config key {', '.join(hints)}")
+    return cls(**data)
