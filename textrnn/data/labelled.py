@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CorpusError
-from .text import decode_bytes
+from .text import check_json_file, decode_bytes
 
 TSV_SUFFIXES = {".tsv", ".tab"}
 DATASETS_SUFFIXES = {".csv": "csv", ".jsonl": "json", ".json": "json", ".ndjson": "json", ".parquet": "parquet"}
@@ -230,6 +230,8 @@ def _read_datasets(path: Path, builder: str, text_field: str, label_field: str |
         decoded = decode_bytes(data, str(path), encoding_errors)
         if not decoded.strip():
             raise CorpusError(f"{path}: file is empty")
+        if builder == "json":
+            check_json_file(path)
     elif builder == "parquet" and path.stat().st_size == 0:
         raise CorpusError(f"{path}: file is empty")
     if builder == "disk" and not any((path / name).exists() for name in ("state.json", "dataset_dict.json")):
@@ -253,6 +255,8 @@ def _read_datasets(path: Path, builder: str, text_field: str, label_field: str |
         except CorpusError:
             raise
         except Exception as exc:  # datasets/pyarrow raise many types for unreadable input
+            while exc.__cause__ is not None:  # "An error occurred while generating the dataset" says nothing
+                exc = exc.__cause__
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CorpusError(f"{path}: cannot read as {builder}: {message}") from None
         if isinstance(loaded, datasets.DatasetDict):
@@ -282,7 +286,7 @@ def _quiet_datasets(datasets):
     was_disabled = datasets.utils.logging.is_progress_bar_enabled() is False
     verbosity = datasets.utils.logging.get_verbosity()
     datasets.utils.logging.disable_progress_bar()
-    datasets.utils.logging.set_verbosity_error()
+    datasets.utils.logging.set_verbosity(datasets.utils.logging.CRITICAL)  # its logger.error lines too
     try:
         yield
     finally:

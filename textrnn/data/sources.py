@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ..errors import ConfigError, CorpusError
-from .text import BINARY_SNIFF_BYTES, TEXT_SUFFIXES, default_corpus
+from .text import BINARY_SNIFF_BYTES, TEXT_SUFFIXES, check_json_file, default_corpus
 
 CHUNK_CHARS = 1 << 20  # characters per chunk handed to the tokenizer (about 1 MB of text)
 READ_BYTES = 1 << 20  # bytes per read from a text file
@@ -254,7 +254,12 @@ class _RowSource(CorpusSource):
 
         ds = self._dataset()
         try:
-            for table in ds.with_format("arrow").iter(batch_size=ROWS_PER_BATCH):
+            batches = iter(ds.with_format("arrow").iter(batch_size=ROWS_PER_BATCH))
+            while True:
+                with quiet_datasets():  # reading is where datasets logs a parse error before raising it
+                    table = next(batches, None)
+                if table is None:
+                    break
                 if not self._checked:
                     self._check_column(table.schema, pa)
                 yield table
@@ -327,6 +332,9 @@ class DataFiles(_RowSource):
             import datasets
 
             options = {"delimiter": "\t", "quoting": 3} if self.format == "tsv" else {}  # 3: csv.QUOTE_NONE
+            if self.format == "jsonl":
+                for path in self.files:
+                    check_json_file(path)
             with quiet_datasets():
                 try:
                     self._ds = datasets.load_dataset(self.builder, data_files=[str(p) for p in self.files],
@@ -443,7 +451,7 @@ def quiet_datasets():
     levels = [lg.level for lg in loggers]
     datasets.disable_progress_bars()
     for lg in loggers:
-        lg.setLevel(logging.ERROR)
+        lg.setLevel(logging.CRITICAL)  # datasets logs unreadable files as errors; we raise CorpusError instead
     try:
         yield
     finally:

@@ -1,0 +1,90 @@
+"""Classifier crash safety: SIGKILL mid-epoch, between an evaluation and its save, and during
+a save, each followed by the same command with --resume, ends bitwise identical to an
+uninterrupted run with the same seed.
+
+Mirrors tests/cli/test_resume.py for ``textrnn train classifier``. To keep the suite fast
+the three kills are chained in one run (each resume is itself killed at the next point,
+then the last one finishes), which also checks that a resumed run resumes again exactly.
+The run crosses epoch boundaries after the first crash (7 batches per epoch) and uses
+dropout, token dropout, gradual unfreezing and early-stopping state (monitor loss,
+patience), so the resumed run must restore the RNG, the data cursor (the epoch's bucket
+order), the frozen layer groups, the optimizer and the best/bad-evaluation record exactly.
+Every checkpoint (6, 12, 18, 20), the best one (18 with this seed) and best.json must
+match the reference byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+
+from .helpers import assert_error, run_cli
+
+GOOD = ["good", "great", "superb", "lovely"]
+BAD = ["bad", "awful", "dull", "boring"]
+FILLER = ["the", "film", "was", "plot", "and", "a", "movie", "quite", "story"]
+ARGS = ["--max-steps", "20", "--eval-every", "6", "--embedding-dim", "8", "--hidden-size", "8",
+        "--batch-size", "16", "--dropout", "0.3", "--embedding-dropout", "0.1", "--token-dropout", "0.1",
+        "--gradual-unfreeze", "--patience", "50", "--monitor", "loss", "--warmup-steps", "3", "--lr", "0.1",
+        "--seed", "13", "--keep-last", "10", "--threads", "1"]
+
+
+def labelled_tsv(path, n: int = 120, seed: int = 3):
+    rng = random.Random(seed)
+    lines = ["label\ttext"]
+    for i in range(n):
+        label = "pos" if i % 2 == 0 else "neg"
+        words = [rng.choice(FILLER) for _ in range(rng.randint(2, 9))]
+        words.insert(rng.randint(0, len(words)), rng.choice(GOOD if label == "pos" else BAD))
+        lines.append(f"{label}\t{' '.join(words)}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def train(data, out, *extra, fault=None):
+    env = {**os.environ, "TEXTRNN_FAULT": fault or "", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "textrnn", "train", "classifier", str(data), "--out", str(out),
+                           *ARGS, *extra], env=env, capture_output=True, text=True, timeout=300)
+
+
+def snapshot(run) -> dict:
+    """Every checkpoint's model.safetensors bytes, plus best.json."""
+    found = {path.name: (path / "model.safetensors").read_bytes()
+             for path in sorted((run / "checkpoints").glob("step-*"))}
+    found["best.json"] = json.loads((run / "best.json").read_text())
+    return found
+
+
+def test_sigkill_at_three_points_then_resume_is_bitwise_identical(tmp_path):
+    data = labelled_tsv(tmp_path / "train.tsv")
+    reference = train(data, tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr
+    expected = snapshot(tmp_path / "reference")
+    assert sorted(expected) == ["best.json", "step-00000006", "step-00000012", "step-00000018", "step-00000020"]
+
+    run = tmp_path / "run"
+    # (fault, how the command that gets killed started, checkpoints complete after the kill)
+    chain = [("step:9", None, ["step-00000006"]),  # mid-epoch 1, after the step-6 checkpoint
+             ("after-eval:12", 6, ["step-00000006"]),  # evaluated at 12, killed before saving it
+             ("mid-save:18", 6, ["step-00000006", "step-00000012"])]  # killed half-way through writing 18
+    for fault, resumed_from, complete in chain:
+        killed = train(data, run, *(["--resume"] if resumed_from else []), fault=fault)
+        assert killed.returncode == -signal.SIGKILL, (fault, killed.stderr)
+        if resumed_from:
+            assert f"(step {resumed_from}," in killed.stderr, killed.stderr
+        assert sorted(p.name for p in (run / "checkpoints").glob("step-*")) == complete, fault
+    assert list((run / "checkpoints").glob(".tmp-step-00000018-*")), "mid-save left no partial checkpoint"
+
+    # the same command without --resume must not start over silently (in-process: it fails before training)
+    assert_error(run_cli("train", "classifier", data, "--out", run, *ARGS), "--resume")
+    resumed = train(data, run, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "(step 12," in resumed.stderr, resumed.stderr
+    got = snapshot(run)
+    assert got["best.json"] == expected["best.json"]
+    for name in expected:
+        assert got[name] == expected[name], f"{name} differs from the uninterrupted run"
