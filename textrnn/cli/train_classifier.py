@@ -10,6 +10,8 @@ import typer
 from .common import err, handle_errors, load_plugins, parse_key_values, print_json
 from .progress import ProgressPrinter, _duration, _rate
 from .train import SignalFlag, train_app
+from .training_setup import (CONFIG_HELP, PRINT_CONFIG_HELP, TENSORBOARD_HELP, Listeners, print_config,
+                             resolve_config)
 
 
 class ClassifierProgress(ProgressPrinter):
@@ -73,8 +75,11 @@ def echo_metrics(metrics: dict, source: str, rows: int) -> None:
 @train_app.command("classifier")
 @handle_errors
 def train_classifier(
+    ctx: typer.Context,
     data: Optional[Path] = typer.Argument(None, help="Labelled data: .tsv (header label<TAB>text), .csv, .jsonl, .parquet or a datasets save_to_disk folder. Default: the embedded synthetic sentiment sample."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run directory to create (or resume)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to create (or resume); required unless --print-config."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
+    print_config_only: bool = typer.Option(False, "--print-config", help=PRINT_CONFIG_HELP),
     valid: Optional[Path] = typer.Option(None, "--valid", help="Validation data (same formats as DATA). Default: a stratified --valid-fraction of DATA."),
     valid_fraction: float = typer.Option(0.1, "--valid-fraction", help="Share of each class held out for validation when --valid is not given (seeded)."),
     text_field: str = typer.Option("text", "--text-field", help="Column holding the text."),
@@ -119,6 +124,7 @@ def train_classifier(
     encoding_errors: str = typer.Option("strict", "--encoding-errors", help="strict (invalid UTF-8 is an error) or replace."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest good checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete the run in --out and start over."),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help=TENSORBOARD_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
 ) -> None:
     """Train a (bi)directional LSTM/GRU text classifier.
@@ -126,9 +132,7 @@ def train_classifier(
     Writes the run to --out: config, label map, tokenizer, checkpoints (safetensors),
     metrics.jsonl. Progress goes to stderr; the final validation report to stdout.
     """
-    load_plugins()
     from ..training.classifier_config import ClassifierConfig
-    from ..training.classifier_trainer import ClassifierTrainer
 
     model_options = {k: v for k, v in {"embedding_dim": embedding_dim, "hidden_size": hidden_size,
                                        "num_layers": num_layers, "bidirectional": bidirectional,
@@ -138,7 +142,7 @@ def train_classifier(
     tokenizer_options = parse_key_values(tokenizer_option, "--tokenizer-option")
     if vocab_size is not None:
         tokenizer_options["vocab_size"] = vocab_size
-    config = ClassifierConfig(
+    config = resolve_config(ctx, ClassifierConfig, dict(
         model=model, model_options=model_options, tokenizer=tokenizer, tokenizer_options=tokenizer_options,
         data=str(data) if data else None, valid=str(valid) if valid else None, valid_fraction=valid_fraction,
         text_field=text_field, label_field=label_field, encoding_errors=encoding_errors, max_length=max_length,
@@ -148,9 +152,17 @@ def train_classifier(
         token_dropout=token_dropout, class_weights=class_weights, max_steps=max_steps, epochs=epochs,
         time_budget=time_budget, eval_every=eval_every, monitor=monitor, patience=patience, seed=seed, device=device,
         precision=precision, threads=threads, keep_last=keep_last,
-    )
-    with SignalFlag() as flag:
-        trainer = ClassifierTrainer(config, out, resume=resume, overwrite=overwrite, on_event=ClassifierProgress(),
+    ), config_file)
+    if print_config_only:
+        print_config(config)
+        return
+    if out is None:
+        raise typer.BadParameter("is required unless --print-config is given", param_hint="'--out' / '-o'")
+    load_plugins()
+    from ..training.classifier_trainer import ClassifierTrainer
+
+    with SignalFlag() as flag, Listeners(ClassifierProgress(), out, tensorboard) as listeners:
+        trainer = ClassifierTrainer(config, out, resume=resume, overwrite=overwrite, on_event=listeners,
                                     stop_requested=flag)
         summary = trainer.run()
 

@@ -30,6 +30,7 @@ from ..data.labelled import check_classes, class_weights, encode_labels, label_n
 from ..devices import autocast_dtype, resolve_device, resolve_precision
 from ..errors import ConfigError, RunError, TrainingDiverged, TrainingInterrupted
 from ..events import TrainingEvent
+from ..faults import maybe_crash
 from ..plugins import get_plugin_manager
 from ..registry import get_model
 from ..tokenizers import load_tokenizer, save_tokenizer, train_tokenizer
@@ -143,6 +144,9 @@ class ClassifierTrainer:
         if self.resume or not self.overwrite:
             resuming = rd.prepare(self.run_dir, self.resume, self.overwrite)  # refuses an existing run early
         if resuming:
+            task = rd.read_run_meta(self.run_dir).get("task")  # before the config: an LM's has other keys
+            if task != "classifier":
+                raise RunError(f"{self.run_dir} is a {task} run, not a classifier run")
             saved = ClassifierConfig.from_dict(rd.read_json(self.run_dir / rd.CONFIG_FILE, "config"))
             changed = cfg.resume_differences(saved)
             if changed:
@@ -225,7 +229,7 @@ class ClassifierTrainer:
             if self.overwrite:
                 rd.prepare(self.run_dir, False, True)
             fingerprint = save_tokenizer(tokenizer, self.run_dir / rd.TOKENIZER_DIR)
-            rd.write_json_atomic(self.run_dir / rd.CONFIG_FILE, cfg.to_dict())
+            rd.write_config(self.run_dir, cfg.to_dict(), task="classifier")
             rd.write_json_atomic(self.run_dir / rd.RUN_FILE, {
                 "format": rd.FORMAT_VERSION, "textrnn_version": __version__, "task": "classifier",
                 "model": info.name, "plugin": info.plugin, "model_options": _plain(vars(options)),
@@ -312,6 +316,7 @@ class ClassifierTrainer:
                     "step": saved_best["step"]}
             planned, elapsed_before = meta.get("planned_steps"), meta.get("elapsed", 0.0)
             rd.truncate_metrics(self.run_dir, step)
+            rd.set_status(self.run_dir, "running", error=None)  # until record_exit says how it ended
             self.message(f"resuming {self.run_dir} from {found.path.name} (step {step}, epoch {meta['epoch']}, "
                          f"batch {meta['batch']})", step)
 
@@ -437,6 +442,7 @@ class ClassifierTrainer:
                 scaler.step(optimizer)
                 scaler.update()
                 step += 1
+                maybe_crash("step", step)
                 loss_sum += loss.detach()
                 loss_count += 1
                 tokens_seen += int(lens.sum())
@@ -466,6 +472,7 @@ class ClassifierTrainer:
                     if cfg.time_budget is not None:
                         planned = _plan(step - start_step, time.perf_counter() - t0,
                                         cfg.time_budget - elapsed_before, step, limit)
+                    maybe_crash("after-eval", step)
                     save(step, improved)
                     last_saved = step
                     if cfg.patience is not None and bad_evals >= cfg.patience:
@@ -477,7 +484,7 @@ class ClassifierTrainer:
             status = "finished"
         finally:
             if rd.is_run(self.run_dir):
-                rd.set_status(self.run_dir, status, steps=step, elapsed=elapsed_before + time.perf_counter() - t0,
+                rd.record_exit(self.run_dir, status, steps=step, elapsed=elapsed_before + time.perf_counter() - t0,
                               best_valid_accuracy=_json_number(best["accuracy"]),
                               best_valid_loss=_json_number(best["loss"]))
         summary = {"steps": step, "epochs": step / per_epoch, "best_step": best["step"],

@@ -4,6 +4,7 @@
 
     RUN/run.json          task, model, plugin and versions, tokenizer fingerprint, status
     RUN/config.json       the resolved TrainConfig
+    RUN/config.toml       the same as TOML, to train again with ``--config``
     RUN/tokenizer/        the stored tokenizer (tokenizer.json + files)
     RUN/checkpoints/step-*/  weights, optimizer, RNG and data state, each checksummed
     RUN/best.json         which checkpoint scored best on validation
@@ -15,6 +16,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +25,12 @@ from ..errors import RunError
 
 RUN_FILE = "run.json"
 CONFIG_FILE = "config.json"
+CONFIG_TOML = "config.toml"
 METRICS_FILE = "metrics.jsonl"
 TOKENIZER_DIR = "tokenizer"
 FORMAT_VERSION = 1
 # Names textrnn writes; --overwrite removes only these, never a user's other files.
-OWNED = (RUN_FILE, CONFIG_FILE, METRICS_FILE, TOKENIZER_DIR, "checkpoints", "best.json")
+OWNED = (RUN_FILE, CONFIG_FILE, CONFIG_TOML, METRICS_FILE, TOKENIZER_DIR, "checkpoints", "best.json", "tensorboard")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -37,6 +41,15 @@ def write_json_atomic(path: Path, data: Any) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def write_config(run_dir: Path, config: dict[str, Any], task: str) -> None:
+    """Store the resolved config as config.json and as config.toml (which ``--config`` reads)."""
+    from ..config_files import write_config_toml
+
+    write_json_atomic(run_dir / CONFIG_FILE, config)
+    header = f"Resolved config of this run. Train again with: textrnn train {task} --config {CONFIG_TOML}"
+    write_config_toml(run_dir / CONFIG_TOML, config, header=header)
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
@@ -108,3 +121,16 @@ def set_status(run_dir: Path, status: str, **extra: Any) -> None:
     meta = read_json(run_dir / RUN_FILE, "run metadata")
     meta.update(status=status, **extra)
     write_json_atomic(run_dir / RUN_FILE, meta)
+
+
+def record_exit(run_dir: Path, status: str, **extra: Any) -> None:
+    """Record how training ended: ``status`` plus, for a failure, the error that caused it.
+
+    Called from the trainers' ``finally``; while an exception propagates there,
+    ``sys.exc_info()`` names it. A second Ctrl-C (KeyboardInterrupt) counts as interrupted.
+    """
+    error = sys.exc_info()[1] if status == "failed" else None
+    if isinstance(error, KeyboardInterrupt):
+        status, error = "interrupted", None
+    reason = f"{type(error).__name__}: {error}".splitlines()[0][:500] if error is not None else None
+    set_status(run_dir, status, error=reason, ended=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra)
