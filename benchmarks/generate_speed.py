@@ -30,6 +30,7 @@ from textrnn_recurrent.lm import RecurrentLanguageModel
 CONFIGS = [
     ("lstm-2x256", "lstm", 256, 2, 1),
     ("lstm-2x512", "lstm", 512, 2, 1),
+    ("gru-2x256", "gru", 256, 2, 1),
     ("gru-2x512", "gru", 512, 2, 1),
     ("lstm-2x512-batch64", "lstm", 512, 2, 64),
 ]

@@ -25,6 +25,12 @@ class RecurrentLMOptions:
     dropout: float = field(default=0.0, metadata={"help": "dropout between recurrent layers"})
     embedding_dropout: float = field(default=0.0, metadata={"help": "dropout on the embedding output"})
     output_dropout: float = field(default=0.0, metadata={"help": "dropout before the output layer"})
+    weight_dropout: float = field(
+        default=0.0, metadata={"help": "DropConnect on the hidden-to-hidden weights, one mask per window (AWD-LSTM)"}
+    )
+    variational: bool = field(
+        default=False, metadata={"help": "embedding/output dropout reuses one mask across time steps (locked dropout)"}
+    )
     tie_weights: bool = field(
         default=False, metadata={"help": "share input and output embeddings (needs embedding_dim == hidden_size)"}
     )
@@ -33,7 +39,7 @@ class RecurrentLMOptions:
         for name in ("embedding_dim", "hidden_size", "num_layers"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("dropout", "embedding_dropout", "output_dropout"):
+        for name in ("dropout", "embedding_dropout", "output_dropout", "weight_dropout"):
             value = float(getattr(self, name))
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")

@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from . import RecurrentLMOptions
 
 _MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-def _dropout(p: float) -> nn.Module:
-    return nn.Dropout(p) if p > 0 else nn.Identity()  # p=0 dropout still costs a kernel per step
+def _dropout(p: float, locked: bool = False) -> nn.Module:
+    if p <= 0:
+        return nn.Identity()  # p=0 dropout still costs a kernel per step
+    return LockedDropout(p) if locked else nn.Dropout(p)
+
+
+class LockedDropout(nn.Module):
+    """Dropout with one mask per sequence, shared by all time steps (Gal & Ghahramani 2016).
+
+    Input (B, T, F): the mask is (B, 1, F), so a dropped unit stays dropped for the window.
+    """
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        mask = x.new_empty(x.shape[0], 1, x.shape[2]).bernoulli_(1 - self.p).div_(1 - self.p)  # (B, 1, F)
+        return x * mask
 
 
 class RecurrentLanguageModel(nn.Module):
@@ -30,7 +52,7 @@ class RecurrentLanguageModel(nn.Module):
         self.cell = cell
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, options.embedding_dim)
-        self.embedding_dropout = _dropout(options.embedding_dropout)
+        self.embedding_dropout = _dropout(options.embedding_dropout, options.variational)
         self.rnn = _MODULES[cell](
             options.embedding_dim,
             options.hidden_size,
@@ -38,14 +60,17 @@ class RecurrentLanguageModel(nn.Module):
             dropout=options.dropout if options.num_layers > 1 else 0.0,
             batch_first=True,
         )
-        self.output_dropout = _dropout(options.output_dropout)
+        self.output_dropout = _dropout(options.output_dropout, options.variational)
         self.decoder = nn.Linear(options.hidden_size, vocab_size)
         if options.tie_weights:
             self.decoder.weight = self.embedding.weight  # weight tying: Press & Wolf 2017
         self._init_weights()
 
     def _init_weights(self) -> None:
-        nn.init.normal_(self.embedding.weight, std=0.1)
+        # Unit-variance embeddings (torch's default) drive deep stacks out of the unigram plateau
+        # quickly: at std 0.1 a 3x1024 LSTM sat at unigram loss for 1,300 steps on an H100. Tied
+        # weights double as the output layer, where unit variance would blow up the first logits.
+        nn.init.normal_(self.embedding.weight, std=0.1 if self.options.tie_weights else 1.0)
         nn.init.zeros_(self.decoder.bias)
         if self.cell == "lstm":
             # forget-gate bias 1: Jozefowicz et al. 2015; gate order is i, f, g, o
@@ -57,11 +82,26 @@ class RecurrentLanguageModel(nn.Module):
 
     def forward(self, ids: torch.Tensor, state: tuple[torch.Tensor, ...] | None = None):
         x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
-        if self.cell == "lstm":
-            out, (h, c) = self.rnn(x, state)  # out: (B, T, H)
-            new_state = (h, c)
-        else:
-            out, h = self.rnn(x, state[0] if state is not None else None)
-            new_state = (h,)
+        if self.cell != "lstm" and state is not None:
+            state = state[0]
+        out, new_state = self._recurrent(x, state)  # out: (B, T, H)
+        new_state = new_state if self.cell == "lstm" else (new_state,)
         logits = self.decoder(self.output_dropout(out))  # (B, T, V)
         return logits, new_state
+
+    def _recurrent(self, x: torch.Tensor, state):
+        """The RNN module, with DropConnect on its recurrent weights while training.
+
+        As in AWD-LSTM (Merity et al. 2017), the hidden-to-hidden matrices get one dropout
+        mask per forward call, so every time step of a window sees the same dropped weights
+        and the fused cuDNN/MKL kernel still runs. The dropped copies are not one contiguous
+        block, so cuDNN packs them per call (and would warn each time: silenced below).
+        """
+        p = self.options.weight_dropout
+        if not (self.training and p > 0):
+            return self.rnn(x, state)
+        weights = {name: nn.functional.dropout(w, p, True) if name.startswith("weight_hh") else w
+                   for name, w in self.rnn.named_parameters()}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
+            return functional_call(self.rnn, weights, (x, state))

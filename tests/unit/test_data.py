@@ -9,6 +9,7 @@ import tracemalloc
 import types
 
 import numpy as np
+import torch
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -405,3 +406,18 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert str(TokenCache().root).endswith(".cache/textrnn/tokens")
     assert lm_data.POOL_MIN_BYTES > 1 << 20  # small corpora never pay for worker start-up
+
+
+def test_device_windows_match_the_batcher_on_the_cpu():
+    """Off CUDA, DeviceWindows hands out the batcher's own windows (the CUDA paths run on a GPU machine)."""
+    from textrnn.data.lm_batches import DeviceWindows
+
+    tokens = np.arange(1000) % 37
+    batcher = StreamBatcher(tokens, batch_size=4, seq_len=16)
+    windows = DeviceWindows(batcher, torch.device("cpu"))
+    assert windows.mode == "host"
+    for i in range(batcher.windows_per_epoch):
+        x, y = windows.window(i)
+        bx, by = batcher.window(i)
+        assert torch.equal(x, bx) and torch.equal(y, by)
+        assert torch.equal(torch.from_numpy(batcher.chunk(i))[:, 1:], by)

@@ -12,6 +12,8 @@ import typer
 
 from . import app
 from .common import err, handle_errors, load_plugins, parse_key_values, print_json
+from .training_setup import (CONFIG_HELP, PRINT_CONFIG_HELP, TENSORBOARD_HELP, Listeners, print_config,
+                             resolve_config)
 
 train_app = typer.Typer(help="Train a model: `textrnn train lm` for language models.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -64,8 +66,11 @@ class SignalFlag:
 @train_app.command("lm")
 @handle_errors
 def train_lm(
+    ctx: typer.Context,
     corpus: Optional[list[Path]] = typer.Argument(None, help="Text files, directories or globs; CSV, TSV, JSON lines or Parquet files (see --text-field); or a datasets save_to_disk folder. Default: the embedded corpus in corpora/."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run directory to create (or resume)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to create (or resume); required unless --print-config."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),
+    print_config_only: bool = typer.Option(False, "--print-config", help=PRINT_CONFIG_HELP),
     valid: Optional[Path] = typer.Option(None, "--valid", help="Validation text file. Default: the last --valid-fraction of CORPUS."),
     valid_fraction: float = typer.Option(0.1, "--valid-fraction", help="Fraction of the corpus, taken from its end, used for validation."),
     model: str = typer.Option("lstm", "--model", "-m", help="Registered language model (see `textrnn models`)."),
@@ -100,6 +105,7 @@ def train_lm(
     seed: int = typer.Option(1337, "--seed", help="Random seed."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
+    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model (falls back to eager, with a warning, where compilation fails)."),
     encoding_errors: str = typer.Option("strict", "--encoding-errors", help="strict (invalid UTF-8 is an error) or replace."),
     text_field: Optional[str] = typer.Option(None, "--text-field", help="Column holding the text in CSV/TSV/JSON lines/Parquet/datasets corpora (default: text)."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Train on a Hugging Face Hub dataset (NAME) instead of CORPUS files."),
@@ -108,6 +114,7 @@ def train_lm(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest good checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete the run in --out and start over."),
     sample_tokens: int = typer.Option(300, "--sample-tokens", help="Characters/tokens of sample text to print at the end (0: none)."),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help=TENSORBOARD_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
 ) -> None:
     """Train a recurrent language model with truncated BPTT over carried hidden state.
@@ -115,12 +122,7 @@ def train_lm(
     Writes the run to --out: config, tokenizer, checkpoints (safetensors), metrics.jsonl.
     Progress goes to stderr; the final summary to stdout.
     """
-    if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        raise typer.Exit(launch_torchrun(nproc))
-    load_plugins()
     from ..training.config import TrainConfig
-    from ..training.lm_trainer import LMTrainer
-    from .progress import ProgressPrinter
 
     model_options = {k: v for k, v in {"embedding_dim": embedding_dim, "hidden_size": hidden_size,
                                        "num_layers": num_layers, "dropout": dropout,
@@ -129,7 +131,7 @@ def train_lm(
     tokenizer_options = parse_key_values(tokenizer_option, "--tokenizer-option")
     if vocab_size is not None:
         tokenizer_options["vocab_size"] = vocab_size
-    config = TrainConfig(
+    config = resolve_config(ctx, TrainConfig, dict(
         model=model, model_options=model_options, tokenizer=tokenizer, tokenizer_options=tokenizer_options,
         corpus=[str(p) for p in corpus or []], valid=str(valid) if valid else None, valid_fraction=valid_fraction,
         encoding_errors=encoding_errors, text_field=text_field, dataset=dataset, split=split,
@@ -137,14 +139,25 @@ def train_lm(
         weight_decay=weight_decay, l1=l1, clip=clip, warmup_steps=warmup_steps, schedule=schedule,
         min_lr_ratio=min_lr_ratio, max_steps=max_steps, epochs=epochs, time_budget=time_budget,
         eval_every=eval_every, patience=patience, seed=seed, device=device, precision=precision,
-        save_every=save_every, keep_last=keep_last, log_every=log_every,
-    )
-    with SignalFlag() as flag:
-        trainer = LMTrainer(config, out, resume=resume, overwrite=overwrite, on_event=ProgressPrinter(),
+        save_every=save_every, keep_last=keep_last, log_every=log_every, compile=compile_model,
+    ), config_file, param_names={"compile": "compile_model"})
+    if print_config_only:
+        print_config(config)
+        return
+    if out is None:
+        raise typer.BadParameter("is required unless --print-config is given", param_hint="'--out' / '-o'")
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        raise typer.Exit(launch_torchrun(nproc))
+    load_plugins()
+    from ..training.lm_trainer import LMTrainer
+    from .progress import ProgressPrinter
+
+    with SignalFlag() as flag, Listeners(ProgressPrinter(), out, tensorboard) as listeners:
+        trainer = LMTrainer(config, out, resume=resume, overwrite=overwrite, on_event=listeners,
                             stop_requested=flag)
         summary = trainer.run()
     if trainer.dist.is_main:
-        _finish(out, summary, sample_tokens, json_output, seed)
+        _finish(out, summary, sample_tokens, json_output, config.seed)
 
 
 def _finish(out: Path, summary: dict, sample_tokens: int, json_output: bool, seed: int) -> None:

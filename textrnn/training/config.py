@@ -11,7 +11,7 @@ from ..errors import ConfigError
 
 # Options that may change when a run is resumed: they bound the run, not its maths.
 RESUMABLE_CHANGES = {"max_steps", "epochs", "time_budget", "patience", "eval_every", "save_every",
-                     "keep_last", "device", "log_every", "cache_dir"}
+                     "keep_last", "device", "log_every", "cache_dir", "compile"}
 
 
 @dataclass
@@ -48,6 +48,7 @@ class TrainConfig:
     seed: int = 1337
     device: str = "auto"
     precision: str = "auto"
+    compile: bool = False  # torch.compile the model; falls back to eager where it cannot
     log_every: int = 10
     save_every: int | None = None
     keep_last: int = 2

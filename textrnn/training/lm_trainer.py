@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .. import __version__
-from ..data.lm_batches import StreamBatcher
+from ..data.lm_batches import DeviceWindows, StreamBatcher
 from ..data.lm_data import prepare_lm_data
 from ..devices import autocast_dtype, resolve_device, resolve_precision
 from ..errors import ConfigError, RunError, TrainingDiverged, TrainingInterrupted
@@ -31,6 +31,7 @@ from ..plugins import get_plugin_manager
 from ..registry import get_model
 from ..tokenizers import load_tokenizer, save_tokenizer
 from . import checkpoint as ckpt
+from .compiled import CompiledOrEager
 from . import run_dir as rd
 from .config import TrainConfig
 from .schedule import learning_rate
@@ -73,6 +74,9 @@ class LMTrainer:
         follower = not self.dist.is_main
         resuming = self.resume if follower else rd.prepare(self.run_dir, self.resume, self.overwrite)
         if resuming and not follower:
+            task = rd.read_run_meta(self.run_dir).get("task")  # before the config: a classifier's has other keys
+            if task != "lm":
+                raise RunError(f"{self.run_dir} is a {task} run, not a language-model run")
             saved = TrainConfig.from_dict(rd.read_json(self.run_dir / rd.CONFIG_FILE, "config"))
             changed = cfg.resume_differences(saved)
             if changed:
@@ -94,7 +98,7 @@ class LMTrainer:
             pass
         elif not resuming:
             fingerprint = save_tokenizer(tokenizer, tok_dir)
-            rd.write_json_atomic(self.run_dir / rd.CONFIG_FILE, cfg.to_dict())
+            rd.write_config(self.run_dir, cfg.to_dict(), task="lm")
             rd.write_json_atomic(self.run_dir / rd.RUN_FILE, {
                 "format": rd.FORMAT_VERSION, "textrnn_version": __version__, "task": "lm",
                 "model": cfg.model, "plugin": info.plugin, "model_options": _plain(vars(options)),
@@ -131,10 +135,13 @@ class LMTrainer:
         # DDP averages gradients across processes; the bare module is kept for eval and saving.
         train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) \
             if dist.enabled else model
+        if cfg.compile:
+            train_model = CompiledOrEager(train_model, self.message)
         optimizer = self._optimizer(model, device)
         scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
         batcher = StreamBatcher(train_ids, cfg.batch_size, cfg.seq_len, dist.rank, dist.world_size)
         windows = batcher.windows_per_epoch
+        device_windows = DeviceWindows(batcher, device)
         valid_start = tokenizer.newline_id
         chars_per_valid_token = valid_chars / max(1, len(valid_ids))
 
@@ -164,6 +171,7 @@ class LMTrainer:
             planned, elapsed_before = meta.get("planned_steps"), meta.get("elapsed", 0.0)
             if dist.is_main:
                 rd.truncate_metrics(self.run_dir, step)
+                rd.set_status(self.run_dir, "running", error=None)  # until record_exit says how it ended
             self.message(f"resuming {self.run_dir} from {found.path.name} (step {step})", step)
 
         limit = cfg.max_steps
@@ -243,9 +251,7 @@ class LMTrainer:
                 window = step % windows
                 if window == 0:
                     state = None  # a new epoch starts every stream from a fresh state
-                x, y = batcher.window(window)
-                x = x.to(device, non_blocking=True)
-                y = y.to(device, non_blocking=True)
+                x, y = device_windows.window(window)  # (B, T) each, on the device
                 lr = learning_rate(step, cfg.lr, cfg.warmup_steps, planned, cfg.schedule, cfg.min_lr_ratio)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
@@ -314,7 +320,7 @@ class LMTrainer:
             status = "finished"
         finally:
             if dist.is_main and rd.is_run(self.run_dir):
-                rd.set_status(self.run_dir, status, steps=step,
+                rd.record_exit(self.run_dir, status, steps=step,
                               elapsed=elapsed_before + time.perf_counter() - t0,
                               best_valid_loss=best if math.isfinite(best) else None)
         summary = {"steps": step, "best_valid_loss": best, "best_valid_bpc": best / math.log(2) / chars_per_valid_token,

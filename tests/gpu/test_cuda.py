@@ -1,0 +1,97 @@
+"""CUDA paths: run on a machine with a GPU (`pytest tests/gpu`); skipped everywhere else.
+
+CI has no GPU, so these run by hand on a lent card (see benchmarks/gpu_suite.sh).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from textrnn.data.lm_batches import DeviceWindows, StreamBatcher
+from textrnn.inference import CudaGraphStepper, ModuleStepper, make_stepper
+from textrnn_char import CharTokenizer
+from textrnn_recurrent import RecurrentLMOptions
+from textrnn_recurrent.lm import RecurrentLanguageModel
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+CUDA = torch.device("cuda")
+
+
+@pytest.fixture(autouse=True)
+def exact_fp32():
+    """TF32 would round matmuls to 10 mantissa bits: compare in true fp32."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def build(cell: str, vocab: int = 40, hidden: int = 96, layers: int = 2):
+    torch.manual_seed(0)
+    options = RecurrentLMOptions(embedding_dim=32, hidden_size=hidden, num_layers=layers)
+    model = RecurrentLanguageModel(vocab, options, cell=cell).to(CUDA).eval()
+    with torch.no_grad():
+        model.decoder.bias.normal_()
+    return model
+
+
+@pytest.mark.parametrize("mode_bytes", [1 << 30, 0], ids=["resident", "pinned"])
+def test_device_windows_deliver_the_batchers_tokens(mode_bytes):
+    tokens = np.arange(50_000, dtype=np.int32) % 97
+    batcher = StreamBatcher(tokens, batch_size=8, seq_len=32)
+    windows = DeviceWindows(batcher, CUDA, resident_max_bytes=mode_bytes)
+    assert windows.mode == ("resident" if mode_bytes else "pinned")
+    for i in list(range(6)) + [batcher.windows_per_epoch - 1]:
+        x, y = windows.window(i)
+        bx, by = batcher.window(i)
+        assert x.device.type == "cuda"
+        assert torch.equal(x.cpu(), bx) and torch.equal(y.cpu(), by)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("batch", [1, 5])
+def test_cuda_graph_step_matches_forward(cell, batch):
+    model = build(cell)
+    ids = torch.randint(1, 40, (batch, 20), device=CUDA, generator=torch.Generator(CUDA).manual_seed(1))
+    stepper = make_stepper(model, CUDA)
+    assert isinstance(stepper, CudaGraphStepper)
+    got = [stepper.prime(ids[:, :5]).clone()]
+    for t in range(5, ids.shape[1]):
+        got.append(stepper.step(ids[:, t]).clone())
+    assert stepper.enabled, "the step was not captured as a CUDA graph"
+    with torch.no_grad():
+        want, _ = model(ids)
+    torch.testing.assert_close(torch.stack(got, 1), want[:, 4:], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_greedy_text_is_the_same_on_the_graph_and_generic_paths(cell, monkeypatch):
+    from textrnn import generation
+    from textrnn.generation import generate
+
+    tokenizer = CharTokenizer.train(["abcdefghij klmnop\n"])
+    model = build(cell, vocab=tokenizer.vocab_size)
+    common = dict(prompt="abc", max_tokens=60, greedy=True, device=CUDA)
+    fast = generate(model, tokenizer, **common)
+    monkeypatch.setattr(generation, "make_stepper", lambda m, d: ModuleStepper(m))
+    slow = generate(model, tokenizer, **common)
+    assert fast == slow
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16", "fp32"])
+def test_trainer_runs_and_resumes_on_cuda(tmp_path, precision):
+    from textrnn.training.config import TrainConfig
+    from textrnn.training.lm_trainer import LMTrainer
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the cat sat on the mat. " * 2000)
+    common = dict(corpus=[str(corpus)], batch_size=16, seq_len=32, device="cuda", precision=precision,
+                  eval_every=20, model_options={"hidden_size": 64})
+    run = tmp_path / precision
+    first = LMTrainer(TrainConfig(max_steps=20, **common), run).run()
+    assert np.isfinite(first["best_valid_loss"])
+    resumed = LMTrainer(TrainConfig(max_steps=60, **common), run, resume=True).run()
+    assert resumed["steps"] == 60 and resumed["best_valid_loss"] < first["best_valid_loss"]
