@@ -7,7 +7,8 @@ import typer
 from . import app
 from .common import handle_errors, load_plugins, print_json
 
-plugins_app = typer.Typer(help="List installed plugins.", invoke_without_command=True)
+plugins_app = typer.Typer(help="List installed plugins, or scaffold a new one with `textrnn plugins new`.",
+                          invoke_without_command=True)
 app.add_typer(plugins_app, name="plugins")
 
 
