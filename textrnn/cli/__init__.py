@@ -31,6 +31,9 @@ def _root(
 
 
 from . import classify, evaluate, generate, listing, score, tokenizer, train, train_classifier  # noqa: E402,F401  (commands register on import)
+from . import plugins_new  # noqa: E402,F401  (adds `new` to the plugins group of listing)
+from . import plot, runs  # noqa: E402,F401  (comparing runs: `runs list|show`, `plot`)
+from . import tune  # noqa: E402,F401  (hyperparameter search: `tune`, and the hidden per-trial `tune-trial`)
 
 
 def main() -> None:
