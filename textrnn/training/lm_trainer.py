@@ -190,6 +190,7 @@ class LMTrainer:
                   time_budget=cfg.time_budget, resumed=resuming)
 
         def save(current_step: int, improved: bool) -> Path:
+            train_log.flush()  # a diverged loss must stop the run before it is checkpointed
             model_t, aliases = ckpt.model_tensors(model)
             optim_t, optim_meta = ckpt.optimizer_to_tensors(optimizer)
             rng_t, rng_meta = ckpt.capture_rng()
@@ -217,6 +218,7 @@ class LMTrainer:
             return path
 
         def evaluate(current_step: int) -> float:
+            train_log.flush()
             nll, count = total_nll(model, valid_ids, device, streams=EVAL_STREAMS, start_id=valid_start,
                                    autocast_dtype=cast_dtype)
             loss = nll / count
@@ -229,6 +231,17 @@ class LMTrainer:
             return loss
 
         cast = (torch.autocast(device.type, dtype=cast_dtype) if cast_dtype is not None else contextlib.nullcontext())
+
+        def write_train_record(logged_step: int, mean_loss: float, fields: dict) -> None:
+            if _diverged(mean_loss, tokenizer.vocab_size):
+                raise TrainingDiverged(_diverged_message(logged_step, self.run_dir, mean_loss))
+            record = {"kind": "train", "step": logged_step, "loss": mean_loss, "lr": fields["lr"],
+                      "tokens_per_s": fields["tokens_per_s"], "time": fields["elapsed"]}
+            if dist.is_main:
+                rd.append_metrics(self.run_dir, record)
+            self.emit("step", logged_step, loss=mean_loss, **fields)
+
+        train_log = DeferredLog(device.type == "cuda", write_train_record)
         model.train()
         t0 = time.perf_counter()
         t_log, loss_sum, loss_count = t0, torch.zeros((), device=device), 0
@@ -280,20 +293,12 @@ class LMTrainer:
                                     cfg.time_budget - elapsed_before, None) + start_step
                     planned = min(planned, limit) if limit is not None else planned
                 if step % cfg.log_every == 0:
-                    mean_loss = distributed.mean(dist, loss_sum / loss_count).item()
-                    if _diverged(mean_loss, tokenizer.vocab_size):
-                        raise TrainingDiverged(_diverged_message(step, self.run_dir, mean_loss))
                     now = time.perf_counter()
-                    rate = loss_count * batcher.tokens_per_window / max(now - t_log, 1e-9)
-                    elapsed = elapsed_before + now - t0
-                    record = {"kind": "train", "step": step, "loss": mean_loss, "lr": lr, "tokens_per_s": rate,
-                              "time": elapsed}
-                    if dist.is_main:
-                        rd.append_metrics(self.run_dir, record)
                     total = planned or limit
-                    eta = (total - step) * (now - t0) / max(1, step - start_step) if total else None
-                    self.emit("step", step, loss=mean_loss, lr=lr, tokens_per_s=rate, elapsed=elapsed,
-                              total_steps=total, eta=eta)
+                    train_log.add(step, distributed.mean(dist, loss_sum / loss_count), lr=lr,
+                                  tokens_per_s=loss_count * batcher.tokens_per_window / max(now - t_log, 1e-9),
+                                  elapsed=elapsed_before + now - t0, total_steps=total,
+                                  eta=(total - step) * (now - t0) / max(1, step - start_step) if total else None)
                     t_log, loss_sum, loss_count = now, torch.zeros((), device=device), 0
                 if step % cfg.eval_every == 0:
                     valid_loss = evaluate(step)
@@ -310,6 +315,7 @@ class LMTrainer:
                 elif cfg.save_every and step % cfg.save_every == 0:
                     save(step, False)
                     last_saved = step
+            train_log.flush()
             if step != last_saved:
                 valid_loss = evaluate(step)
                 if _diverged(valid_loss, tokenizer.vocab_size):
@@ -327,6 +333,34 @@ class LMTrainer:
                    "run_dir": str(self.run_dir)}
         self.emit("end", step, **summary)
         return summary
+
+
+class DeferredLog:
+    """Training-loss records that, on CUDA, are read one logging interval late.
+
+    Reading a loss (``.item()``) waits for the GPU. Done at every log step it would drain
+    the queue of launched kernels each ``log_every`` steps, which a bare loop never does.
+    On CUDA the interval's mean stays a tensor until the next log point, or until an
+    evaluation or a save flushes it, by which time it is long computed. On the CPU
+    there is no queue to drain, so records are written at once.
+    """
+
+    def __init__(self, defer: bool, write: Callable[[int, float, dict], None]):
+        self.defer = defer
+        self.write = write
+        self.pending: tuple[int, torch.Tensor, dict] | None = None
+
+    def add(self, step: int, mean_loss: torch.Tensor, **fields) -> None:
+        self.flush()
+        self.pending = (step, mean_loss, fields)
+        if not self.defer:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            step, mean_loss, fields = self.pending
+            self.pending = None
+            self.write(step, mean_loss.item(), fields)
 
 
 def _plan(step: int, elapsed: float, budget: float, limit: int | None) -> int:
