@@ -255,7 +255,7 @@ class FusedRecurrentStepper(Stepper):
             torch.addmm(weights.hidden_bias, h, weights.hidden_weight, out=s.hidden_gates)
             s.rz.add_(s.hidden_rz).sigmoid_()
             s.n.addcmul_(s.r, s.hidden_n).tanh_()  # n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-            return h.sub_(s.n).mul_(s.z).add_(s.n)  # h' = (1 - z) * n + z * h
+            return torch.lerp(s.n, h, s.z, out=h)  # h' = (1 - z) * n + z * h, in one kernel
         s.gates.addmm_(h, weights.hidden_weight)  # (B, H)
         if self._relu:
             return torch.clamp_min(s.gates, 0.0, out=h)
