@@ -149,7 +149,10 @@ def write_config_toml(path: str | Path, config: dict[str, Any], header: str | No
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(config_to_toml(config, header), encoding="utf-8")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(config_to_toml(config, header))
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any
 
+from ..config_files import write_config_toml
 from ..training import run_dir as rd
 from .space import SearchSpace
 from .study import Study
 
 _ORDER = {"finished": 0, "pruned": 1, "running": 2, "pending": 3, "failed": 4}
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def leaderboard(study: Study, space: SearchSpace) -> list[dict[str, Any]]:
@@ -57,35 +56,8 @@ def write_best_config(study: Study, space: SearchSpace, trial: dict[str, Any]) -
               f"Searched values: {values}\n"
               f"Train it: textrnn train {space.task} --config {study.root / 'best.toml'} --out RUN")
     path = study.root / "best.toml"
-    _write_atomic(path, config_toml(config, header))
+    write_config_toml(path, config, header)  # the writer of run dirs' config.toml: --config reads it
     return path
-
-
-def config_toml(config: dict[str, Any], header: str = "") -> str:
-    """TOML for a config dict: scalars and lists first, then one table per dict; None is left out."""
-    lines = [f"# {line}".rstrip() for line in header.splitlines()]
-    if lines:
-        lines.append("")
-    tables = []
-    for key, value in config.items():
-        if value is None or value == {}:
-            continue
-        if isinstance(value, dict):
-            tables.append(([key], value))
-        else:
-            lines.append(f"{_key(key)} = {_value(value)}")
-    while tables:
-        path, table = tables.pop(0)
-        lines.append("")
-        lines.append(f"[{'.'.join(_key(k) for k in path)}]")
-        for key, value in table.items():
-            if value is None:
-                continue
-            if isinstance(value, dict):
-                tables.append((path + [key], value))
-            else:
-                lines.append(f"{_key(key)} = {_value(value)}")
-    return "\n".join(lines) + "\n"
 
 
 def plot_params(study: Study, space: SearchSpace) -> Path | None:
@@ -101,6 +73,7 @@ def plot_params(study: Study, space: SearchSpace) -> Path | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter
     except ImportError:
         return None
     best = best_trial(study, space)
@@ -129,6 +102,7 @@ def plot_params(study: Study, space: SearchSpace) -> Path | None:
         positive = numeric and values and min(values) > 0
         if param.log_scale or (positive and param.kind == "choice" and max(values) / min(values) >= 100):
             ax.set_xscale("log")  # a choice of learning rates spans decades too
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels within a decade overlap
         ax.set_xlabel(param.name)
         ax.set_ylabel(space.metric)
         ax.grid(alpha=0.3)
@@ -144,37 +118,3 @@ def plot_params(study: Study, space: SearchSpace) -> Path | None:
     plt.close(fig)
     os.replace(tmp, path)
     return path
-
-
-def _key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else json.dumps(key)
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        # JSON's string escapes are valid TOML basic-string escapes; TOML also forbids a raw DEL.
-        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items() if v is not None) + "}"
-    raise TypeError(f"cannot write {value!r} ({type(value).__name__}) as TOML")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
