@@ -258,3 +258,28 @@ def test_null_values_inside_rows_are_fine(tmp_path):
     path.write_text("".join(json.dumps({"text": x, "label": y, "note": None, "tags": [None]}) + "\n" for y, x in data)
                     + json.dumps({"text": "brackets [[[ {{{ in text", "label": "pos"}) + "\n", encoding="utf-8")
     assert train_classifier(path, tmp_path / "clf").exit_code == 0
+
+
+def test_gpu_out_of_memory_is_one_error_line_and_keeps_the_checkpoints(tmp_path, monkeypatch):
+    """No GPU in CI: the OOM that torch raises mid-training is simulated at step 5, after a save."""
+    import torch
+
+    from textrnn.training import lm_trainer
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(english_like(20_000))
+    out = tmp_path / "run"
+    calls = {"n": 0}
+    real_clip = torch.nn.utils.clip_grad_norm_
+
+    def clip_then_oom(params, max_norm, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_clip(params, max_norm, *args, **kwargs)
+
+    monkeypatch.setattr(lm_trainer.torch.nn.utils, "clip_grad_norm_", clip_then_oom)
+    result = run_cli("train", "lm", corpus, "--out", out, "--max-steps", "10", "--eval-every", "3", *TINY)
+    assert_error(result, "GPU out of memory", "--batch-size", "--seq-len")
+    assert (out / "checkpoints" / "step-00000003").is_dir()  # the save before the OOM is intact
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
