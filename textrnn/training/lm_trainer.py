@@ -324,6 +324,10 @@ class LMTrainer:
                 best = min(best, valid_loss)
                 save(step, improved)
             status = "finished"
+            # Every rank has finished its collectives before any leaves the group; a rank
+            # that exits with gloo's threads still talking can abort.
+            distributed.barrier(dist)
+            distributed.shutdown(dist)
         finally:
             if dist.is_main and rd.is_run(self.run_dir):
                 rd.record_exit(self.run_dir, status, steps=step,
