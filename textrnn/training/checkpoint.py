@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import safetensors.torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, RunError
 from ..faults import maybe_crash
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -237,6 +237,30 @@ def load_latest(run_dir: Path) -> tuple[Checkpoint | None, list[str]]:
             messages.append(f"checkpoint {path.name} is corrupt ({exc.reason}); {after}")
     return None, messages
 
+
+
+def restore_latest(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler,
+                   tokenizer_fingerprint: str, message) -> Checkpoint:
+    """Resume's common part: load the newest good checkpoint into ``model``, ``optimizer``,
+    the RNGs and ``scaler``, after checking it was made with this tokenizer.
+
+    ``message`` receives one line per newer checkpoint skipped as corrupt. The trainer
+    restores what is its own (carried state, counters) from the returned checkpoint.
+    """
+    found, notes = load_latest(run_dir)
+    for note in notes:
+        message(note)
+    if found is None:
+        raise RunError(f"no usable checkpoint in {run_dir}; start over with --overwrite")
+    meta = found.meta
+    if meta.get("tokenizer_fingerprint") != tokenizer_fingerprint:
+        raise RunError(f"checkpoint {found.path.name} was made with another tokenizer")
+    load_model_tensors(model, found.tensors("model"), meta["model_aliases"])
+    optimizer_from_tensors(optimizer, found.tensors("optimizer"), meta["optimizer"])
+    restore_rng(found.tensors("rng"), meta["rng"])
+    if meta.get("scaler"):
+        scaler.load_state_dict(meta["scaler"])
+    return found
 
 def mark_best(run_dir: Path, checkpoint: Path | str, metric: dict) -> None:
     """Atomically write ``RUN/best.json`` = ``{"checkpoint": "step-...", **metric}``.

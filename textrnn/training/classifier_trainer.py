@@ -163,9 +163,7 @@ class ClassifierTrainer:
 
         lm = None
         if resuming:
-            run_meta = rd.read_run_meta(self.run_dir)
-            if run_meta.get("task") != "classifier":
-                raise RunError(f"{self.run_dir} is a {run_meta.get('task')} run, not a classifier run")
+            run_meta = rd.read_run_meta(self.run_dir)  # its task was checked before the config
             if run_meta.get("labels") != names:
                 raise RunError(f"cannot resume {self.run_dir}: the training data now has labels {names}, "
                                f"the run has {run_meta.get('labels')}")
@@ -296,19 +294,8 @@ class ClassifierTrainer:
         best = {"accuracy": -math.inf, "loss": math.inf, "step": None}
         bad_evals = 0
         if resuming:
-            found, notes = ckpt.load_latest(self.run_dir)
-            for note in notes:
-                self.message(note)
-            if found is None:
-                raise RunError(f"no usable checkpoint in {self.run_dir}; start over with --overwrite")
+            found = ckpt.restore_latest(self.run_dir, model, optimizer, scaler, tokenizer.fingerprint(), self.message)
             meta = found.meta
-            if meta.get("tokenizer_fingerprint") != tokenizer.fingerprint():
-                raise RunError(f"checkpoint {found.path.name} was made with another tokenizer")
-            ckpt.load_model_tensors(model, found.tensors("model"), meta["model_aliases"])
-            ckpt.optimizer_from_tensors(optimizer, found.tensors("optimizer"), meta["optimizer"])
-            ckpt.restore_rng(found.tensors("rng"), meta["rng"])
-            if meta.get("scaler"):
-                scaler.load_state_dict(meta["scaler"])
             step, bad_evals = meta["step"], meta["bad_evals"]
             saved_best = meta["best"]
             best = {"accuracy": -math.inf if saved_best["accuracy"] is None else saved_best["accuracy"],

@@ -94,9 +94,7 @@ class LMTrainer:
         random.seed(cfg.seed)
         np.random.seed(cfg.seed % 2**32)
         model = info.factory(tokenizer.vocab_size, options)
-        if follower:
-            pass
-        elif not resuming:
+        if not follower and not resuming:  # rank 0 writes a new run; a resumed run keeps its files
             fingerprint = save_tokenizer(tokenizer, tok_dir)
             rd.write_config(self.run_dir, cfg.to_dict(), task="lm")
             rd.write_json_atomic(self.run_dir / rd.RUN_FILE, {
@@ -106,10 +104,6 @@ class LMTrainer:
                 "parameters": sum(p.numel() for p in model.parameters()), "corpus": corpus_meta,
                 "status": "running",
             })
-        else:
-            run_meta = rd.read_run_meta(self.run_dir)
-            if run_meta.get("task") != "lm":
-                raise RunError(f"{self.run_dir} is a {run_meta.get('task')} run, not a language-model run")
         return tokenizer, model, options, info, train_ids, valid_ids, data.valid_chars, resuming
 
     def _optimizer(self, model, device):
@@ -148,25 +142,14 @@ class LMTrainer:
         step, state, elapsed_before = 0, None, 0.0
         best, bad_evals, planned = math.inf, 0, None
         if resuming:
-            found, notes = ckpt.load_latest(self.run_dir)
-            for note in notes:
-                self.message(note)
-            if found is None:
-                raise RunError(f"no usable checkpoint in {self.run_dir}; start over with --overwrite")
+            found = ckpt.restore_latest(self.run_dir, model, optimizer, scaler, tokenizer.fingerprint(), self.message)
             meta = found.meta
-            if meta.get("tokenizer_fingerprint") != tokenizer.fingerprint():
-                raise RunError(f"checkpoint {found.path.name} was made with another tokenizer")
-            ckpt.load_model_tensors(model, found.tensors("model"), meta["model_aliases"])
-            ckpt.optimizer_from_tensors(optimizer, found.tensors("optimizer"), meta["optimizer"])
-            ckpt.restore_rng(found.tensors("rng"), meta["rng"])
             carried = found.tensors("train_state")
             if carried:
                 state = tuple(distributed.local_slice(dist, carried[f"state.{i}"], 1).to(device)
                               for i in range(len(carried)))
             if dist.enabled and "rank_rng" in meta["rng"]:
                 torch.set_rng_state(found.tensors("rng")["rank_torch"][dist.rank].clone())
-            if meta.get("scaler"):
-                scaler.load_state_dict(meta["scaler"])
             step, best, bad_evals = meta["step"], meta["best_valid_loss"], meta["bad_evals"]
             planned, elapsed_before = meta.get("planned_steps"), meta.get("elapsed", 0.0)
             if dist.is_main:
