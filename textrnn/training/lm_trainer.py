@@ -325,28 +325,38 @@ class LMTrainer:
 class DeferredLog:
     """Training-loss records that, on CUDA, are read one logging interval late.
 
-    Reading a loss (``.item()``) waits for the GPU. Done at every log step it would drain
-    the queue of launched kernels each ``log_every`` steps, which a bare loop never does.
-    On CUDA the interval's mean stays a tensor until the next log point, or until an
-    evaluation or a save flushes it, by which time it is long computed. On the CPU
-    there is no queue to drain, so records are written at once.
+    Reading a loss (``.item()``) waits for every kernel queued so far. Done at every log
+    step it would drain the GPU's queue each ``log_every`` steps, which a bare loop never
+    does. On CUDA the interval's mean is copied to pinned host memory without blocking and
+    an event marks the copy; the record is written at the next log point, or when an
+    evaluation or a save flushes it, waiting on that event alone, which by then has long
+    passed. On the CPU there is no queue to drain, so records are written at once.
     """
 
     def __init__(self, defer: bool, write: Callable[[int, float, dict], None]):
         self.defer = defer
         self.write = write
-        self.pending: tuple[int, torch.Tensor, dict] | None = None
+        self.pending: tuple[int, torch.Tensor, "torch.cuda.Event | None", dict] | None = None
 
     def add(self, step: int, mean_loss: torch.Tensor, **fields) -> None:
         self.flush()
-        self.pending = (step, mean_loss, fields)
+        event = None
+        if self.defer and mean_loss.is_cuda:
+            host = torch.empty((), dtype=mean_loss.dtype, pin_memory=True)
+            host.copy_(mean_loss, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+            mean_loss = host
+        self.pending = (step, mean_loss, event, fields)
         if not self.defer:
             self.flush()
 
     def flush(self) -> None:
         if self.pending is not None:
-            step, mean_loss, fields = self.pending
+            step, mean_loss, event, fields = self.pending
             self.pending = None
+            if event is not None:
+                event.synchronize()  # waits for this copy only, not for the kernels queued since
             self.write(step, mean_loss.item(), fields)
 
 
