@@ -23,6 +23,7 @@ TextCallback = Callable[[int, str], None]
 
 _REPLACEMENT = "\ufffd"  # what decoders produce for an incomplete byte sequence
 _CONTEXT_WINDOW = 8  # prompt tokens kept as left context for incremental decoding
+GRAPH_STEPS = 16  # tokens per CUDA graph replay when sampling inside the graph
 
 
 def generate(model, tokenizer, *, prompt: str = "", max_tokens: int = 200, temperature: float = 1.0,
@@ -104,16 +105,33 @@ def _sample(stepper: Stepper, logits: torch.Tensor, options: SamplingOptions, as
     seen = None
     if options.repetition_penalty != 1.0:
         seen = torch.zeros(logits.shape, dtype=torch.bool, device=device)  # (B, V) tokens generated so far
-    produced: list[torch.Tensor] = []  # (B,) per step, when not live
-    for position in range(max_tokens):
-        if position:
-            logits = stepper.step(tokens)  # (B, V)
-        uniforms = streams.next() if streams is not None else None
-        tokens = choose_next(logits, options, uniforms=uniforms, bias=bias, seen=seen)  # (B,)
+
+    def choose(step_logits: torch.Tensor, uniforms: torch.Tensor | None) -> torch.Tensor:
+        tokens = choose_next(step_logits, options, uniforms=uniforms, bias=bias, seen=seen)  # (B,)
         if seen is not None:
             seen.scatter_(1, tokens[:, None], True)
+        return tokens
+
+    # A CUDA-graph stepper samples GRAPH_STEPS tokens per replay when nothing needs to see
+    # each token as it comes (streaming and stop sequences do).
+    graphed = hasattr(stepper, "sample_steps") and not live
+    produced: list[torch.Tensor] = []  # (B, n) blocks, when not live
+    position = 0
+    while position < max_tokens:
+        if position and graphed and max_tokens - position >= GRAPH_STEPS:
+            uniforms = streams.take(GRAPH_STEPS) if streams is not None else None  # (B, K)
+            block = stepper.sample_steps(tokens, uniforms, choose, () if seen is None else (seen,))
+            if block is not None:
+                produced.append(block.clone())  # (B, K); the graph's buffer is reused
+                tokens, position = block[:, -1], position + GRAPH_STEPS
+                continue
+            graphed = False  # capture failed: go on step by step (the uniforms taken are skipped)
+        if position:
+            logits = stepper.step(tokens)  # (B, V)
+        tokens = choose(logits, streams.next() if streams is not None else None)  # (B,)
+        position += 1
         if not live:
-            produced.append(tokens)
+            produced.append(tokens[:, None])
             continue
         done = {row for row, token in enumerate(tokens.tolist()) if assemblers[rows[row]].push(token)}
         if done:
@@ -128,7 +146,7 @@ def _sample(stepper: Stepper, logits: torch.Tensor, options: SamplingOptions, as
                 streams.select(keep)
             rows = [rows[row] for row in keep]
     if produced:
-        for assembler, ids in zip(assemblers, torch.stack(produced, dim=1).tolist()):
+        for assembler, ids in zip(assemblers, torch.cat(produced, dim=1).tolist()):
             for token in ids:
                 assembler.push(token)
 

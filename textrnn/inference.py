@@ -277,6 +277,7 @@ class CudaGraphStepper(Stepper):
         self._graph_version = -1
         self._static_ids: torch.Tensor | None = None
         self._static_logits: torch.Tensor | None = None
+        self._chunk_key = None  # what the sampling graph of ``sample_steps`` was captured for
 
     @property
     def state(self):
@@ -321,6 +322,66 @@ class CudaGraphStepper(Stepper):
             self._static_ids = self._static_logits = None
             warnings.warn(f"CUDA graph capture failed, generating without it: {exc}", RuntimeWarning, stacklevel=3)
         for buffer, value in zip(inner.state, saved):
+            buffer.copy_(value)
+
+    @_inference
+    def sample_steps(self, ids: torch.Tensor, uniforms: torch.Tensor | None, choose, mutable=()) -> torch.Tensor | None:
+        """Run ``K`` steps in one graph replay, each fed the token ``choose`` picked after the last.
+
+        :param ids: (B,) tokens to feed first.
+        :param uniforms: (B, K) random numbers, column ``k`` for step ``k``; ``None`` when
+            ``choose`` needs none (greedy). ``K`` is taken from it, else from ``self.chunk``.
+        :param choose: ``choose(logits (B, V), uniforms (B,) or None) -> ids (B,)``, made of
+            CUDA-graph-safe ops (no host sync); it may update buffers in place (``mutable``).
+        :param mutable: tensors ``choose`` writes to, restored after the warm-up run.
+        :return: (B, K) chosen tokens, or ``None`` when capture failed (then use ``step``).
+
+        Sampling inside the graph removes the per-token host round trip that otherwise
+        bounds one-sequence generation on a GPU. One graph per (batch size, K, choose).
+        """
+        steps = uniforms.shape[1] if uniforms is not None else self.chunk
+        key = (self.inner.layout_version, tuple(ids.shape), steps, id(choose))
+        if self.enabled and self._chunk_key != key:
+            self._capture_chunk(key, ids, uniforms, steps, choose, mutable)
+        if not (self.enabled and self._chunk_key == key):
+            return None
+        self._chunk_ids.copy_(ids)
+        if uniforms is not None:
+            self._chunk_uniforms.copy_(uniforms)
+        self._chunk_graph.replay()
+        return self._chunk_out
+
+    #: steps per replay of :meth:`sample_steps` when no uniforms set it (greedy)
+    chunk = 16
+
+    def _chunk_body(self, steps: int, choose) -> None:
+        ids = self._chunk_ids
+        for k in range(steps):
+            logits = self.inner.step(ids)  # (B, V)
+            ids = choose(logits, self._chunk_uniforms[:, k] if self._chunk_uniforms is not None else None)
+            self._chunk_out[:, k].copy_(ids)
+
+    def _capture_chunk(self, key, ids, uniforms, steps, choose, mutable) -> None:
+        inner = self.inner
+        saved = [t.clone() for t in (*inner.state, *mutable)]  # the warm-up run advances them
+        self._chunk_key = None
+        try:
+            self._chunk_ids = ids.clone()
+            self._chunk_uniforms = uniforms.clone() if uniforms is not None else None
+            self._chunk_out = ids.new_empty(ids.shape[0], steps)  # (B, K)
+            side = torch.cuda.Stream(device=ids.device)
+            side.wait_stream(torch.cuda.current_stream(ids.device))
+            with torch.cuda.stream(side):
+                self._chunk_body(steps, choose)
+            torch.cuda.current_stream(ids.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._chunk_body(steps, choose)
+            self._chunk_graph, self._chunk_key = graph, key
+        except Exception as exc:  # noqa: BLE001 - any capture failure means: run uncaptured
+            self.enabled = False
+            warnings.warn(f"CUDA graph capture failed, generating without it: {exc}", RuntimeWarning, stacklevel=3)
+        for buffer, value in zip((*inner.state, *mutable), saved):
             buffer.copy_(value)
 
 

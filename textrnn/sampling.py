@@ -176,6 +176,19 @@ class UniformStreams:
         self._column += 1
         return self._chunk[:, self._column - 1]
 
+    def take(self, steps: int) -> torch.Tensor:
+        """The next ``steps`` uniforms of every row at once, (B, steps): ``next()`` that many times."""
+        parts = []
+        while steps:
+            if self._column == self.CHUNK:
+                self.next()
+                self._column -= 1  # refilled: nothing consumed yet
+            count = min(steps, self.CHUNK - self._column)
+            parts.append(self._chunk[:, self._column : self._column + count])
+            self._column += count
+            steps -= count
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
     def select(self, rows: Sequence[int]) -> None:
         """Keep only batch rows ``rows`` (samples that are still running)."""
         self.generators = [self.generators[r] for r in rows]

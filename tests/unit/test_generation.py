@@ -285,3 +285,36 @@ def test_streaming_a_contextual_tokenizer_never_splits_a_character():
     assert all("\ufffd" not in piece for piece in pieces) and len(pieces) > 5
     assert generate(ScriptedLM(text.encode()), tokenizer, max_tokens=len(text.encode()), greedy=True,
                     stop=["😀"]) == ["héllo wörld ✓ "]
+
+
+def test_block_sampling_path_gives_the_token_by_token_text(tok, monkeypatch):
+    """The loop that a CUDA graph stepper drives 16 tokens at a time (here emulated eagerly on
+    the CPU) must consume the same uniforms in the same order as the token-by-token loop."""
+    from textrnn import generation
+
+    class BlockStepper:
+        def __init__(self, inner):
+            self.inner, self.blocks = inner, 0
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def sample_steps(self, ids, uniforms, choose, mutable=()):
+            out = []
+            for k in range(uniforms.shape[1] if uniforms is not None else generation.GRAPH_STEPS):
+                ids = choose(self.inner.step(ids), uniforms[:, k] if uniforms is not None else None)
+                out.append(ids)
+            self.blocks += 1
+            return torch.stack(out, 1)  # (B, K)
+
+    model = lm(tok, "gru")
+    common = dict(prompt="the", max_tokens=75, num_samples=3, seed=3, top_k=20, repetition_penalty=1.2)
+    plain = generate(model, tok, **common)
+    plain_greedy = generate(model, tok, prompt="the", max_tokens=40, greedy=True)
+    made = []
+    monkeypatch.setattr(generation, "make_stepper", lambda m, d: made.append(BlockStepper(make_stepper(m, d)))
+                        or made[-1])
+    assert generate(model, tok, **common) == plain
+    assert made[0].blocks == (75 - 1) // generation.GRAPH_STEPS
+    assert generate(model, tok, prompt="the", max_tokens=40, greedy=True) == plain_greedy
+    assert made[1].blocks == (40 - 1) // generation.GRAPH_STEPS
