@@ -55,8 +55,14 @@ TRAIN="$PY -m textrnn train lm --device $DEVICE --sample-tokens 0 --overwrite --
 
 { nvidia-smi -L; $PY -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no cuda')"; } 2>&1 | tee -a "$LOG"
 
-section "gpu tests" "$(budget 90 60)" $PY -m pytest -q -p no:cacheprovider tests/gpu
-section "generation speed" "$(budget 60 60)" $PY benchmarks/generate_speed.py --device "$DEVICE" --json --repeats 2 --tokens "$(budget 600 100)"
+section "gpu tests" "$(budget 120 90)" $PY -m pytest -q -rA -p no:cacheprovider tests/gpu
+# A deep LSTM with DropConnect must learn on cuDNN (it once sat at unigram loss); if the
+# test says it does not, the time-to-quality recipes below run without DropConnect.
+WDROP=0.3; WDROP_B=0.2
+if [ "$QUICK" != 1 ] && ! grep -q "PASSED tests/gpu/test_cuda.py::test_a_deep_awd_lstm_learns_on_cuda\[bf16\]" "$LOG"; then
+  WDROP=0; WDROP_B=0; echo "=== DropConnect off for the ttq runs" | tee -a "$LOG"
+fi
+section "generation speed" "$(budget 60 60)" $PY benchmarks/generate_speed.py --device "$DEVICE" --json --repeats 3 --tokens "$(budget 1000 100)"
 
 section "default char config" "$(budget 45 30)" $TRAIN "$TS" --out "$RUNS/default" --max-steps "$(budget 300 20)" --eval-every 100000
 best_valid "$RUNS/default" default-char
@@ -64,26 +70,23 @@ best_valid "$RUNS/default" default-char
 # Time to quality (issue 6): lowest validation loss within 60 s of training, AWD-style regularisation.
 AWD="--embedding-dim 256 --model-option embedding_dropout=0.1 --model-option variational=true --batch-size 128 --seq-len 256 --weight-decay 0.1 --precision bf16 --eval-every 100 --time-budget $(budget 60 5)"
 section "ttq A 3x1024" "$(budget 95 40)" $TRAIN "$TS" --out "$RUNS/ttqA" --hidden-size 1024 --num-layers 3 --dropout 0.3 \
-  --model-option output_dropout=0.3 --model-option weight_dropout=0.3 --lr 2e-3 $AWD
+  --model-option output_dropout=0.3 --model-option weight_dropout=$WDROP --lr 2e-3 $AWD
 best_valid "$RUNS/ttqA" ttq-A-3x1024
 
-section "train throughput" "$(budget 130 60)" $PY benchmarks/train_throughput.py --device "$DEVICE" --json \
-  --steps "$(budget 30 10)" --repeats 2
+section "train throughput" "$(budget 150 60)" $PY benchmarks/train_throughput.py --device "$DEVICE" --json \
+  --steps "$(budget 60 10)" --repeats 2
 
 section "ttq B 3x768" "$(budget 95 40)" $TRAIN "$TS" --out "$RUNS/ttqB" --hidden-size 768 --num-layers 3 --dropout 0.2 \
-  --model-option output_dropout=0.2 --model-option weight_dropout=0.2 --lr 3e-3 $AWD
+  --model-option output_dropout=0.2 --model-option weight_dropout=$WDROP_B --lr 3e-3 $AWD
 best_valid "$RUNS/ttqB" ttq-B-3x768
 
 # Penn Treebank, word level, Zaremba's "medium" size (issue 3: goal valid ppl <= 86).
-section "ptb 2x650" "$(budget 110 40)" $TRAIN "$DATA/ptb/train.txt" --valid "$DATA/ptb/valid.txt" --tokenizer word \
+section "ptb 2x650" "$(budget 215 40)" $TRAIN "$DATA/ptb/train.txt" --valid "$DATA/ptb/valid.txt" --tokenizer word \
   --out "$RUNS/ptb" --embedding-dim 650 --hidden-size 650 --num-layers 2 --dropout 0.5 --tie-weights \
   --model-option output_dropout=0.5 --model-option embedding_dropout=0.1 --model-option weight_dropout=0.2 \
-  --model-option variational=true --batch-size 32 --seq-len 35 --lr 2e-3 --weight-decay 0.01 --precision bf16 \
-  --eval-every 1000 --time-budget "$(budget 90 5)"
+  --model-option variational=true --batch-size 64 --seq-len 70 --lr 3e-3 --weight-decay 0.01 --precision bf16 \
+  --eval-every 500 --time-budget "$(budget 180 5)"
 best_valid "$RUNS/ptb" ptb-2x650
 
-section "compile" "$(budget 60 40)" $TRAIN "$TS" --out "$RUNS/compiled" --compile --max-steps "$(budget 200 10)" --eval-every 100000
-best_valid "$RUNS/compiled" compiled-default
-
 echo "=== done in $(($(date +%s) - T0)) s" | tee -a "$LOG"
-grep -h "^RESULT\|^{\|^===\|passed\|failed\|Error" "$LOG"
+grep -h "^RESULT\|^{\|^===\|passed\|failed\|FAILED\|Error" "$LOG"
