@@ -120,7 +120,7 @@ def _sample(stepper: Stepper, logits: torch.Tensor, options: SamplingOptions, as
     while position < max_tokens:
         if position and graphed and max_tokens - position >= GRAPH_STEPS:
             uniforms = streams.take(GRAPH_STEPS) if streams is not None else None  # (B, K)
-            block = stepper.sample_steps(tokens, uniforms, choose, () if seen is None else (seen,))
+            block = stepper.sample_steps(tokens, GRAPH_STEPS, uniforms, choose, () if seen is None else (seen,))
             if block is not None:
                 produced.append(block.clone())  # (B, K); the graph's buffer is reused
                 tokens, position = block[:, -1], position + GRAPH_STEPS

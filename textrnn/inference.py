@@ -300,89 +300,76 @@ class CudaGraphStepper(Stepper):
         return self._static_logits
 
     def _capture(self, ids: torch.Tensor) -> None:
-        inner = self.inner
-        saved = tuple(s.clone() for s in inner.state)  # warm-up steps advance the state
-        self._graph = None
+        self._static_ids = ids.clone()
+        self._static_logits = None
+
+        def body():
+            self._static_logits = self.inner.step(self._static_ids)  # (B, V)
+
+        self._graph = self._graph_of(body, ids.device, warmups=3)
+        self._graph_version = self.inner.layout_version
+
+    def _graph_of(self, body, device, warmups: int = 1, mutable=()) -> "torch.cuda.CUDAGraph | None":
+        """Capture ``body()`` as a CUDA graph after warm-up runs on a side stream (as
+        torch.cuda.graphs documents). The warm-ups advance the state and ``mutable``: both
+        are put back. If capture fails, warn once and disable graphs: ``None``."""
+        saved = [t.clone() for t in (*self.inner.state, *mutable)]
+        graph = None
         try:
-            self._static_ids = ids.clone()
-            # warm up on a side stream before capture, as torch.cuda.graphs documents
-            side = torch.cuda.Stream(device=ids.device)
-            side.wait_stream(torch.cuda.current_stream(ids.device))
+            side = torch.cuda.Stream(device=device)
+            side.wait_stream(torch.cuda.current_stream(device))
             with torch.cuda.stream(side):
-                for _ in range(3):
-                    inner.step(self._static_ids)
-            torch.cuda.current_stream(ids.device).wait_stream(side)
+                for _ in range(warmups):
+                    body()
+            torch.cuda.current_stream(device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
-                self._static_logits = inner.step(self._static_ids)  # (B, V)
-            self._graph = graph
-            self._graph_version = inner.layout_version
+                body()
         except Exception as exc:  # noqa: BLE001 - any capture failure means: run uncaptured
-            self.enabled = False
-            self._static_ids = self._static_logits = None
-            warnings.warn(f"CUDA graph capture failed, generating without it: {exc}", RuntimeWarning, stacklevel=3)
-        for buffer, value in zip(inner.state, saved):
+            self.enabled, graph = False, None
+            warnings.warn(f"CUDA graph capture failed, generating without it: {exc}", RuntimeWarning, stacklevel=4)
+        for buffer, value in zip((*self.inner.state, *mutable), saved):
             buffer.copy_(value)
+        return graph
 
     @_inference
-    def sample_steps(self, ids: torch.Tensor, uniforms: torch.Tensor | None, choose, mutable=()) -> torch.Tensor | None:
-        """Run ``K`` steps in one graph replay, each fed the token ``choose`` picked after the last.
+    def sample_steps(self, ids: torch.Tensor, steps: int, uniforms: torch.Tensor | None, choose,
+                     mutable=()) -> torch.Tensor | None:
+        """Run ``steps`` steps in one graph replay, each fed the token ``choose`` picked after the last.
 
         :param ids: (B,) tokens to feed first.
-        :param uniforms: (B, K) random numbers, column ``k`` for step ``k``; ``None`` when
-            ``choose`` needs none (greedy). ``K`` is taken from it, else from ``self.chunk``.
+        :param uniforms: (B, steps) random numbers, column ``k`` for step ``k``; ``None``
+            when ``choose`` needs none (greedy).
         :param choose: ``choose(logits (B, V), uniforms (B,) or None) -> ids (B,)``, made of
             CUDA-graph-safe ops (no host sync); it may update buffers in place (``mutable``).
         :param mutable: tensors ``choose`` writes to, restored after the warm-up run.
-        :return: (B, K) chosen tokens, or ``None`` when capture failed (then use ``step``).
+        :return: (B, steps) chosen tokens, or ``None`` when capture failed (then use ``step``).
 
         Sampling inside the graph removes the per-token host round trip that otherwise
-        bounds one-sequence generation on a GPU. One graph per (batch size, K, choose).
+        bounds one-sequence generation on a GPU. One graph per (batch size, steps, choose).
         """
-        steps = uniforms.shape[1] if uniforms is not None else self.chunk
         key = (self.inner.layout_version, tuple(ids.shape), steps, id(choose))
         if self.enabled and self._chunk_key != key:
-            self._capture_chunk(key, ids, uniforms, steps, choose, mutable)
-        if not (self.enabled and self._chunk_key == key):
+            self._chunk_ids = ids.clone()
+            self._chunk_uniforms = uniforms.clone() if uniforms is not None else None
+            self._chunk_out = ids.new_empty(ids.shape[0], steps)  # (B, steps)
+
+            def body():
+                fed = self._chunk_ids
+                for k in range(steps):
+                    column = self._chunk_uniforms[:, k] if self._chunk_uniforms is not None else None
+                    fed = choose(self.inner.step(fed), column)
+                    self._chunk_out[:, k].copy_(fed)
+
+            self._chunk_graph = self._graph_of(body, ids.device, mutable=mutable)
+            self._chunk_key = key if self._chunk_graph is not None else None
+        if self._chunk_key != key:
             return None
         self._chunk_ids.copy_(ids)
         if uniforms is not None:
             self._chunk_uniforms.copy_(uniforms)
         self._chunk_graph.replay()
         return self._chunk_out
-
-    #: steps per replay of :meth:`sample_steps` when no uniforms set it (greedy)
-    chunk = 16
-
-    def _chunk_body(self, steps: int, choose) -> None:
-        ids = self._chunk_ids
-        for k in range(steps):
-            logits = self.inner.step(ids)  # (B, V)
-            ids = choose(logits, self._chunk_uniforms[:, k] if self._chunk_uniforms is not None else None)
-            self._chunk_out[:, k].copy_(ids)
-
-    def _capture_chunk(self, key, ids, uniforms, steps, choose, mutable) -> None:
-        inner = self.inner
-        saved = [t.clone() for t in (*inner.state, *mutable)]  # the warm-up run advances them
-        self._chunk_key = None
-        try:
-            self._chunk_ids = ids.clone()
-            self._chunk_uniforms = uniforms.clone() if uniforms is not None else None
-            self._chunk_out = ids.new_empty(ids.shape[0], steps)  # (B, K)
-            side = torch.cuda.Stream(device=ids.device)
-            side.wait_stream(torch.cuda.current_stream(ids.device))
-            with torch.cuda.stream(side):
-                self._chunk_body(steps, choose)
-            torch.cuda.current_stream(ids.device).wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                self._chunk_body(steps, choose)
-            self._chunk_graph, self._chunk_key = graph, key
-        except Exception as exc:  # noqa: BLE001 - any capture failure means: run uncaptured
-            self.enabled = False
-            warnings.warn(f"CUDA graph capture failed, generating without it: {exc}", RuntimeWarning, stacklevel=3)
-        for buffer, value in zip((*inner.state, *mutable), saved):
-            buffer.copy_(value)
 
 
 #: A model class sets ``fused_step_layout = FUSED_LAYOUT`` to promise the layout the fused

@@ -168,11 +168,14 @@ class UniformStreams:
         self._chunk: torch.Tensor | None = None  # (B, CHUNK) on device
         self._column = self.CHUNK
 
-    def next(self) -> torch.Tensor:
+    def _refill_if_used_up(self) -> None:
         if self._column == self.CHUNK:
             rows = [torch.rand(self.CHUNK, generator=g) for g in self.generators]
             self._chunk = torch.stack(rows).to(self.device)
             self._column = 0
+
+    def next(self) -> torch.Tensor:
+        self._refill_if_used_up()
         self._column += 1
         return self._chunk[:, self._column - 1]
 
@@ -180,9 +183,7 @@ class UniformStreams:
         """The next ``steps`` uniforms of every row at once, (B, steps): ``next()`` that many times."""
         parts = []
         while steps:
-            if self._column == self.CHUNK:
-                self.next()
-                self._column -= 1  # refilled: nothing consumed yet
+            self._refill_if_used_up()
             count = min(steps, self.CHUNK - self._column)
             parts.append(self._chunk[:, self._column : self._column + count])
             self._column += count

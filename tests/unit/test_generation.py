@@ -299,9 +299,9 @@ def test_block_sampling_path_gives_the_token_by_token_text(tok, monkeypatch):
         def __getattr__(self, name):
             return getattr(self.inner, name)
 
-        def sample_steps(self, ids, uniforms, choose, mutable=()):
+        def sample_steps(self, ids, steps, uniforms, choose, mutable=()):
             out = []
-            for k in range(uniforms.shape[1] if uniforms is not None else generation.GRAPH_STEPS):
+            for k in range(steps):
                 ids = choose(self.inner.step(ids), uniforms[:, k] if uniforms is not None else None)
                 out.append(ids)
             self.blocks += 1

@@ -200,3 +200,18 @@ def test_cuda_graph_step_matches_forward(cell):
     torch.testing.assert_close(got, forward_logits(model, ids, 5), rtol=0, atol=1e-4)  # cuDNN vs cuBLAS sums
     stepper.reorder(torch.tensor([1, 1, 0], device="cuda"))  # new batch size: captured again
     assert stepper.step(ids[:3, 0]).shape == (3, VOCAB)
+
+
+def test_a_failed_graph_capture_falls_back_and_leaves_the_state_as_it_was():
+    """Where CUDA graphs cannot be captured (here: no GPU at all), block sampling says so with
+    ``None`` and one warning, and the warm-up run leaves no trace in the carried state."""
+    torch.manual_seed(0)
+    model = RecurrentLanguageModel(20, RecurrentLMOptions(embedding_dim=8, hidden_size=16)).eval()
+    stepper = CudaGraphStepper(FusedRecurrentStepper(model))
+    stepper.prime(torch.tensor([[1, 2, 3]]))
+    before = [t.clone() for t in stepper.state]
+    with pytest.warns(RuntimeWarning, match="CUDA graph capture failed"):
+        assert stepper.sample_steps(torch.tensor([4]), 4, None, lambda logits, u: logits.argmax(-1)) is None
+    assert not stepper.enabled
+    assert all(torch.equal(a, b) for a, b in zip(before, stepper.state))
+    assert stepper.step(torch.tensor([4])).shape == (1, 20)

@@ -238,7 +238,6 @@ def load_latest(run_dir: Path) -> tuple[Checkpoint | None, list[str]]:
     return None, messages
 
 
-
 def restore_latest(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler,
                    tokenizer_fingerprint: str, message) -> Checkpoint:
     """Resume's common part: load the newest good checkpoint into ``model``, ``optimizer``,
@@ -261,6 +260,7 @@ def restore_latest(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim
     if meta.get("scaler"):
         scaler.load_state_dict(meta["scaler"])
     return found
+
 
 def mark_best(run_dir: Path, checkpoint: Path | str, metric: dict) -> None:
     """Atomically write ``RUN/best.json`` = ``{"checkpoint": "step-...", **metric}``.
