@@ -30,7 +30,9 @@ def load_model(run_dir: Path, meta: dict, vocab_size: int, weights: str = "best"
             raise RunError(f"{run_dir} has no usable checkpoint")
     else:
         found = ckpt.load_checkpoint(path)
-    ckpt.load_model_tensors(model, found.tensors("model"), found.meta["model_aliases"])
+    # a classifier trained with --ema serves its averaged weights
+    group = "ema" if "ema" in found.names else "model"
+    ckpt.load_model_tensors(model, found.tensors(group), found.meta["model_aliases"])
     return model.eval(), found
 
 

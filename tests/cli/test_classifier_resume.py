@@ -88,3 +88,31 @@ def test_sigkill_at_three_points_then_resume_is_bitwise_identical(tmp_path):
     assert got["best.json"] == expected["best.json"]
     for name in expected:
         assert got[name] == expected[name], f"{name} differs from the uninterrupted run"
+
+
+def test_ema_weights_resume_exactly_and_are_what_the_run_serves(tmp_path):
+    """--ema: the averaged weights are checkpointed beside the raw ones, restored on resume
+    (bitwise, like everything else), and are the weights that ``textrnn.load`` serves."""
+    import torch
+
+    import textrnn
+    from textrnn.training import checkpoint as ckpt
+
+    data = labelled_tsv(tmp_path / "train.tsv")
+    reference = train(data, tmp_path / "reference", "--ema", "0.9")
+    assert reference.returncode == 0, reference.stderr
+    killed = train(data, tmp_path / "run", "--ema", "0.9", fault="step:9")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = train(data, tmp_path / "run", "--ema", "0.9", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    for name in ("step-00000012", "step-00000020"):
+        for group in ("ema", "model"):
+            file = f"checkpoints/{name}/{group}.safetensors"
+            assert (tmp_path / "run" / file).read_bytes() == (tmp_path / "reference" / file).read_bytes(), file
+
+    best = ckpt.load_checkpoint(ckpt.best_checkpoint(tmp_path / "reference"))
+    averaged, raw = best.tensors("ema"), best.tensors("model")
+    assert any(not torch.equal(averaged[k], raw[k]) for k in raw), "the average never differed from the raw weights"
+    served = textrnn.load(tmp_path / "reference").model.state_dict()
+    for key, value in averaged.items():
+        assert torch.equal(served[key], value), key

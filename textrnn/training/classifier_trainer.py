@@ -14,6 +14,7 @@ exactly the steps the uninterrupted run would have taken.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import random
 import time
@@ -290,6 +291,9 @@ class ClassifierTrainer:
         per_epoch = math.ceil(len(train_ids) / cfg.batch_size)
         y_train_t = torch.from_numpy(y_train)
 
+        # Polyak-style average of the weights (--ema): evaluated, checkpointed and served
+        # in place of the raw weights, which keep training underneath
+        averaged = copy.deepcopy(model).requires_grad_(False) if cfg.ema else None
         step, elapsed_before, planned = 0, 0.0, None
         best = {"accuracy": -math.inf, "loss": math.inf, "step": None}
         bad_evals = 0
@@ -302,6 +306,9 @@ class ClassifierTrainer:
                     "loss": math.inf if saved_best["loss"] is None else saved_best["loss"],
                     "step": saved_best["step"]}
             planned, elapsed_before = meta.get("planned_steps"), meta.get("elapsed", 0.0)
+            if averaged is not None:
+                # a run that started without --ema cannot change it on resume (config check)
+                ckpt.load_model_tensors(averaged, found.tensors("ema"), meta["model_aliases"])
             rd.truncate_metrics(self.run_dir, step)
             rd.set_status(self.run_dir, "running", error=None)  # until record_exit says how it ended
             self.message(f"resuming {self.run_dir} from {found.path.name} (step {step}, epoch {meta['epoch']}, "
@@ -328,6 +335,9 @@ class ClassifierTrainer:
             model_t, aliases = ckpt.model_tensors(model)
             optim_t, optim_meta = ckpt.optimizer_to_tensors(optimizer)
             rng_t, rng_meta = ckpt.capture_rng()
+            groups = {"model": model_t, "optimizer": optim_t, "rng": rng_t}
+            if averaged is not None:
+                groups["ema"] = ckpt.model_tensors(averaged)[0]
             meta = {
                 "step": current_step, "epoch": current_step // per_epoch, "batch": current_step % per_epoch,
                 "best": {k: _json_number(v) for k, v in best.items()}, "bad_evals": bad_evals,
@@ -337,7 +347,7 @@ class ClassifierTrainer:
                 "scaler": scaler.state_dict() if scaler.is_enabled() else None,
             }
             path = ckpt.save_checkpoint(self.run_dir, current_step,
-                                        {"model": model_t, "optimizer": optim_t, "rng": rng_t}, meta,
+                                        groups, meta,
                                         keep_last=cfg.keep_last)
             if improved:
                 ckpt.mark_best(self.run_dir, path, {"step": current_step, "valid_accuracy": best["accuracy"],
@@ -346,8 +356,9 @@ class ClassifierTrainer:
             return path
 
         def evaluate(current_step: int) -> dict:
-            model.eval()
-            logits = predict_logits(model, valid_ids, device, autocast_dtype=cast_dtype)  # (N, K)
+            judged = averaged if averaged is not None else model
+            judged.eval()
+            logits = predict_logits(judged, valid_ids, device, autocast_dtype=cast_dtype)  # (N, K)
             model.train()
             loss = F.cross_entropy(logits, torch.from_numpy(y_valid)).item()
             scores = classification_metrics(y_valid, torch.softmax(logits, -1).numpy(), names)
@@ -428,6 +439,12 @@ class ClassifierTrainer:
                     torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], cfg.clip)
                 scaler.step(optimizer)
                 scaler.update()
+                if averaged is not None:
+                    # the decay ramps up as in TensorFlow's ExponentialMovingAverage, so the
+                    # random initialisation is forgotten within the first hundred steps
+                    decay = min(cfg.ema, (1 + step) / (10 + step))
+                    with torch.no_grad():
+                        torch._foreach_lerp_(list(averaged.parameters()), list(model.parameters()), 1.0 - decay)
                 step += 1
                 maybe_crash("step", step)
                 loss_sum += loss.detach()
