@@ -19,7 +19,7 @@ from textrnn.data import lm_data, sources, token_cache
 from textrnn.data.lm_batches import StreamBatcher
 from textrnn.data.lm_data import encode_stream, prepare_lm_data, validation_tokens
 from textrnn.data.sources import open_source, rechunk, split_at_byte
-from textrnn.data.text import load_lm_texts
+from .reference_text import load_lm_texts
 from textrnn.data.token_cache import FileHashes, TokenCache
 from textrnn.tokenizers import train_tokenizer
 
