@@ -15,7 +15,7 @@ from textrnn.errors import ConfigError, TrainingInterrupted
 from textrnn.registry import get_model
 from textrnn.training import checkpoint as ckpt
 from textrnn.training.classifier_config import ClassifierConfig
-from textrnn.training.classifier_trainer import ClassifierTrainer, epoch_batches
+from textrnn.training.classifier_trainer import ClassifierTrainer, adversarial_step, epoch_batches
 
 POOLINGS = ("last", "max", "mean", "attention", "maxmean")
 
@@ -73,6 +73,38 @@ def test_shapes_and_gradients(pooling):
     # an empty text (length 0) is read as one padding token instead of crashing the packer
     empty = model.eval()(torch.zeros(1, 1, dtype=torch.long), torch.tensor([0]))
     assert empty.shape == (1, 5) and torch.isfinite(empty).all()
+
+
+def test_adversarial_step_adds_the_perturbed_gradient_and_restores_the_table():
+    import contextlib
+
+    import torch.nn.functional as F
+
+    model = build().train()
+    ids, lengths = pad_batch([[1, 2, 3], [4, 5], [6, 7, 8, 9]])
+    y = torch.tensor([0, 1, 2])
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    table = model.embedding.weight
+    before = table.detach().clone()
+
+    def gradients(epsilon):
+        model.zero_grad()
+        F.cross_entropy(model(ids, lengths), y).backward()
+        plain = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        adversarial_step(model, epsilon, lambda: model(ids, lengths), y, None, contextlib.nullcontext(), scaler)
+        return plain, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    plain, both = gradients(1e-6)  # a vanishing step: the second pass repeats the first
+    assert torch.equal(table, before), "the embedding table was not restored bitwise"
+    for name in plain:
+        torch.testing.assert_close(both[name], 2 * plain[name], atol=1e-6, rtol=1e-4)
+    plain, both = gradients(1.0)
+    assert torch.equal(table, before)
+    # a real step: the perturbed loss is higher, so its gradient differs from the clean one
+    assert not torch.allclose(both["head.weight"], 2 * plain["head.weight"], atol=1e-6)
+    model.embedding.weight.requires_grad_(False)  # frozen embedding (gradual unfreezing): no second pass
+    plain, both = gradients(1.0)
+    assert all(torch.equal(both[n], plain[n]) for n in plain)
 
 
 def test_pooling_reads_every_position():

@@ -109,6 +109,7 @@ def train_classifier(
     schedule: str = typer.Option("cosine", "--schedule", help="cosine (decay to --min-lr-ratio by the end) or constant."),
     min_lr_ratio: float = typer.Option(0.05, "--min-lr-ratio", help="Final learning rate as a fraction of --lr."),
     token_dropout: float = typer.Option(0.0, "--token-dropout", help="Share of training tokens replaced by <unk> (word dropout)."),
+    adversarial: float = typer.Option(0.0, "--adversarial", help="Adversarial training: also fit the batch with the embedding table moved this far (L2) along its loss gradient (Miyato et al. 2017; 0: off)."),
     ema: float = typer.Option(0.0, "--ema", help="Evaluate and keep an exponential moving average of the weights with this decay per step (0.999 is typical; 0: off)."),
     class_weights: bool = typer.Option(False, "--class-weights", help="Weight the loss by inverse class frequency."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
@@ -150,7 +151,7 @@ def train_classifier(
         init_from=str(init_from) if init_from else None, gradual_unfreeze=gradual_unfreeze,
         discriminative_lr=discriminative_lr, lr_decay_per_layer=lr_decay_per_layer, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, clip=clip, warmup_steps=warmup_steps, schedule=schedule, min_lr_ratio=min_lr_ratio,
-        token_dropout=token_dropout, ema=ema, class_weights=class_weights, max_steps=max_steps, epochs=epochs,
+        token_dropout=token_dropout, adversarial=adversarial, ema=ema, class_weights=class_weights, max_steps=max_steps, epochs=epochs,
         time_budget=time_budget, eval_every=eval_every, monitor=monitor, patience=patience, seed=seed, device=device,
         precision=precision, threads=threads, keep_last=keep_last,
     ), config_file)

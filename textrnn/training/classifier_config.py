@@ -48,6 +48,7 @@ class ClassifierConfig:
     min_lr_ratio: float = 0.05
     token_dropout: float = 0.0
     ema: float = 0.0
+    adversarial: float = 0.0
     class_weights: bool = False
     max_steps: int | None = None
     epochs: float | None = None
@@ -79,6 +80,8 @@ class ClassifierConfig:
         need(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
         need(0.0 <= self.min_lr_ratio <= 1.0, f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         need(0.0 <= self.token_dropout < 1.0, f"token_dropout must be in [0, 1), got {self.token_dropout}")
+        need(math.isfinite(self.adversarial) and self.adversarial >= 0,
+             f"adversarial must be >= 0 (0 turns it off), got {self.adversarial}")
         need(0.0 <= self.ema < 1.0, f"ema must be in [0, 1) (0 turns it off), got {self.ema}")
         need(self.lr_decay_per_layer >= 1.0, f"lr_decay_per_layer must be >= 1, got {self.lr_decay_per_layer}")
         need(self.schedule in ("cosine", "constant"), f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
