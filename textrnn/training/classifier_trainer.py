@@ -294,6 +294,8 @@ class ClassifierTrainer:
         # Polyak-style average of the weights (--ema): evaluated, checkpointed and served
         # in place of the raw weights, which keep training underneath
         averaged = copy.deepcopy(model).requires_grad_(False) if cfg.ema else None
+        if averaged is not None:
+            average_pairs = (list(averaged.parameters()), list(model.parameters()))  # fixed for the run
         step, elapsed_before, planned = 0, 0.0, None
         best = {"accuracy": -math.inf, "loss": math.inf, "step": None}
         bad_evals = 0
@@ -446,7 +448,7 @@ class ClassifierTrainer:
                     # random initialisation is forgotten within the first hundred steps
                     decay = min(cfg.ema, (1 + step) / (10 + step))
                     with torch.no_grad():
-                        torch._foreach_lerp_(list(averaged.parameters()), list(model.parameters()), 1.0 - decay)
+                        torch._foreach_lerp_(*average_pairs, 1.0 - decay)
                 step += 1
                 maybe_crash("step", step)
                 loss_sum += loss.detach()
@@ -510,12 +512,12 @@ def adversarial_step(model, epsilon: float, forward, y, weight, cast, scaler) ->
     table = model.embedding.weight
     if table.grad is None:  # frozen (gradual unfreezing): nothing to perturb
         return
-    norm = table.grad.norm()
-    if not torch.isfinite(norm) or norm == 0:
+    norm = float(table.grad.norm())  # one host read per step
+    if not math.isfinite(norm) or norm == 0:
         return
     clean = table.detach().clone()  # restored bitwise afterwards: (w + d) - d need not be w
     with torch.no_grad():
-        table.add_(table.grad, alpha=float(epsilon / norm))
+        table.add_(table.grad, alpha=epsilon / norm)
     with cast:
         logits = forward()  # (B, K)
     scaler.scale(F.cross_entropy(logits.float(), y, weight=weight)).backward()
