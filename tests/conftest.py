@@ -13,6 +13,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Token caches written by tests go to a throwaway folder, never the user's ~/.cache.
 os.environ.setdefault("TEXTRNN_CACHE_DIR", tempfile.mkdtemp(prefix="textrnn-test-cache-"))
+os.environ.setdefault("TEXTRNN_NATIVE_DIR", tempfile.mkdtemp(prefix="textrnn-test-native-"))  # the compiled step
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "corpora"

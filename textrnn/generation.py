@@ -24,6 +24,7 @@ TextCallback = Callable[[int, str], None]
 _REPLACEMENT = "\ufffd"  # what decoders produce for an incomplete byte sequence
 _CONTEXT_WINDOW = 8  # prompt tokens kept as left context for incremental decoding
 GRAPH_STEPS = 16  # tokens per CUDA graph replay when sampling inside the graph
+NATIVE_STEPS = 64  # tokens per call when the compiled CPU step samples (one chunk of uniforms)
 
 
 def generate(model, tokenizer, *, prompt: str = "", max_tokens: int = 200, temperature: float = 1.0,
@@ -113,8 +114,10 @@ def _sample(stepper: Stepper, logits: torch.Tensor, options: SamplingOptions, as
         return tokens
 
     # A CUDA-graph stepper samples GRAPH_STEPS tokens per replay when nothing needs to see
-    # each token as it comes (streaming and stop sequences do).
+    # each token as it comes (streaming and stop sequences do). The compiled CPU step
+    # chooses tokens itself, NATIVE_STEPS per call (one at a time when live).
     graphed = hasattr(stepper, "sample_steps") and not live
+    native = hasattr(stepper, "draws") and stepper.draws(options)
     produced: list[torch.Tensor] = []  # (B, n) blocks, when not live
     position = 0
     while position < max_tokens:
@@ -126,12 +129,19 @@ def _sample(stepper: Stepper, logits: torch.Tensor, options: SamplingOptions, as
                 tokens, position = block[:, -1], position + GRAPH_STEPS
                 continue
             graphed = False  # capture failed: go on step by step (the uniforms taken are skipped)
-        if position:
-            logits = stepper.step(tokens)  # (B, V)
-        tokens = choose(logits, streams.next() if streams is not None else None)  # (B,)
-        position += 1
+        if position and native:
+            steps = 1 if live else min(NATIVE_STEPS, max_tokens - position)
+            uniforms = streams.take(steps) if streams is not None else None  # (1, steps)
+            block = stepper.draw_steps(tokens, steps, uniforms, options, bias)  # (1, steps)
+            tokens, position = block[:, -1], position + steps
+        else:
+            if position:
+                logits = stepper.step(tokens)  # (B, V)
+            tokens = choose(logits, streams.next() if streams is not None else None)  # (B,)
+            position += 1
+            block = tokens[:, None]
         if not live:
-            produced.append(tokens[:, None])
+            produced.append(block)
             continue
         done = {row for row, token in enumerate(tokens.tolist()) if assemblers[rows[row]].push(token)}
         if done:

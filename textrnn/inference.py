@@ -262,6 +262,80 @@ class FusedRecurrentStepper(Stepper):
         return torch.tanh(s.gates, out=h)
 
 
+class NativeRecurrentStepper(FusedRecurrentStepper):
+    """:class:`FusedRecurrentStepper` whose one-row steps run in the compiled CPU step
+    (:mod:`textrnn.native`), which can also choose the next tokens itself (:meth:`draw_steps`).
+
+    Batches of more than one row keep the PyTorch step: there the matrix products dominate.
+    """
+
+    def __init__(self, model: nn.Module, lib):
+        super().__init__(model)
+        from . import native
+
+        rnn = model.rnn
+        cell = self.cell if self.cell != "rnn" else ("rnn_relu" if self._relu else "rnn_tanh")
+        hidden = self.hidden_size
+        layers = range(self.num_layers)
+        weight = lambda name, layer: getattr(rnn, f"{name}_l{layer}").detach().contiguous()  # noqa: E731
+        with torch.inference_mode():
+            self._model, self._keep = native.bind(
+                cell=cell, layers=self.num_layers, hidden=hidden, vocab=model.decoder.out_features,
+                table=self.table, embedding=self.embedding,
+                input_weights=[None if (layer == 0 and self.table is not None) else weight("weight_ih", layer)
+                               for layer in layers],
+                hidden_weights=[weight("weight_hh", layer) for layer in layers],
+                biases=[w.bias for w in self.layers],
+                hidden_biases=[weight("bias_hh", layer)[2 * hidden :].contiguous() if self.cell == "gru" else None
+                               for layer in layers],
+                decoder_weight=model.decoder.weight.detach().contiguous(), decoder_bias=self.decoder_bias,
+                h=None, c=None, lib=lib)
+        self._lib = lib
+        self._logits = self._keep["logits"][None]  # (1, V) view of the buffer the step writes
+        self._bound_version = -1
+
+    def _bind_state(self) -> bool:
+        """Point the compiled step at the state buffers; False unless the batch has one row."""
+        if self._state is None or self._state[0].shape[1] != 1:
+            return False
+        if self._bound_version != self.layout_version:
+            self._model.h = self._state[0].data_ptr()  # (L, 1, H) contiguous: L rows of H
+            self._model.c = self._state[1].data_ptr() if self.cell == "lstm" else None
+            self._bound_version = self.layout_version
+        return True
+
+    @_inference
+    def step(self, ids):
+        if not self._bind_state():
+            return super().step(ids)
+        self._lib.textrnn_step(self._model, int(ids[0]))
+        return self._logits
+
+    def draws(self, options) -> bool:
+        """Whether :meth:`draw_steps` can choose tokens with these sampling options."""
+        return (self._state is not None and self._state[0].shape[1] == 1 and options.top_k is None
+                and options.top_p is None and options.repetition_penalty == 1.0)
+
+    @_inference
+    def draw_steps(self, ids: torch.Tensor, steps: int, uniforms: torch.Tensor | None, options,
+                   bias: torch.Tensor | None) -> torch.Tensor:
+        """Feed ``ids`` (1,), then ``steps`` times choose the next token and feed it on; (1, steps).
+
+        Chooses as :func:`textrnn.sampling.choose_next` does, ``uniforms`` (1, steps) being
+        the uniform numbers of each draw (``None`` when greedy); only where :meth:`draws`.
+        """
+        self._bind_state()
+        out = torch.empty(1, steps, dtype=torch.long)
+        # named, so that these tensors outlive the call that reads them
+        uniforms = None if uniforms is None else uniforms.to("cpu", torch.float32).contiguous()
+        bias = None if bias is None else bias.to("cpu", torch.float32).contiguous()
+        self._lib.textrnn_sample(
+            self._model, int(ids[0]), steps, None if uniforms is None else uniforms.data_ptr(),
+            None if bias is None else bias.data_ptr(), float(options.temperature), int(options.greedy),
+            out.data_ptr())
+        return out
+
+
 class CudaGraphStepper(Stepper):
     """Replays a CUDA graph of :class:`FusedRecurrentStepper`'s step.
 
@@ -390,17 +464,26 @@ def _is_recurrent_lm(model: nn.Module) -> bool:
     )
 
 
-def make_stepper(model: nn.Module, device: str | torch.device = "cpu", *, fused: bool = True) -> Stepper:
+def make_stepper(model: nn.Module, device: str | torch.device = "cpu", *, fused: bool = True,
+                 native: bool = True) -> Stepper:
     """Return the fastest stepper for ``model`` (already on ``device``, in eval mode).
 
     :param model: an LM with ``forward(ids, state=None) -> (logits, state)``.
-    :param device: where the model lives; on CUDA the fused step is replayed as a CUDA graph.
+    :param device: where the model lives; on CUDA the fused step is replayed as a CUDA graph;
+        on the CPU, in float32, one-row steps run compiled (:mod:`textrnn.native`) where a C
+        compiler is available.
     :param fused: ``False`` forces the generic :class:`ModuleStepper` (for tests and comparisons).
+    :param native: ``False`` keeps the PyTorch fused step on the CPU.
     """
     device = torch.device(device)
     if fused and _is_recurrent_lm(model):
-        stepper = FusedRecurrentStepper(model)
         if device.type == "cuda":
-            return CudaGraphStepper(stepper)
-        return stepper
+            return CudaGraphStepper(FusedRecurrentStepper(model))
+        if native and device.type == "cpu" and all(p.dtype == torch.float32 for p in model.parameters()):
+            from .native import library
+
+            lib = library()
+            if lib is not None:
+                return NativeRecurrentStepper(model, lib)
+        return FusedRecurrentStepper(model)
     return ModuleStepper(model)
