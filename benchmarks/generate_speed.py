@@ -8,7 +8,9 @@ Both paths sample at temperature 1 from the same randomly initialised char model
 
 Runs alternate (bare, textrnn, bare, ...) and each side keeps its best of ``--repeats``,
 since a shared machine is noisy. textrnn's time includes building the stepper, priming
-and decoding the text. This is a benchmark, not a test.
+and decoding the text. ``textrnn_step`` says which step textrnn ran: ``compiled`` (the C
+step of textrnn/native_step.c, one sequence on the CPU), ``pytorch`` (the fused PyTorch
+step) or ``cuda-graph``. This is a benchmark, not a test.
 
     python benchmarks/generate_speed.py [--device cuda] [--json] [--threads N] [--tokens N]
 """
@@ -22,6 +24,7 @@ import time
 import torch
 
 from textrnn.generation import generate
+from textrnn.inference import CudaGraphStepper, NativeRecurrentStepper, make_stepper
 from textrnn_char import CharTokenizer
 from textrnn_recurrent import RecurrentLMOptions
 from textrnn_recurrent.lm import RecurrentLanguageModel
@@ -80,8 +83,11 @@ def measure(name, cell, hidden, layers, batch, tokens, device, repeats, tokenize
         best_bare = min(best_bare, timed(bare, device))
         best_ours = min(best_ours, timed(ours, device))
     ours_rate, bare_rate = batch * tokens / best_ours, batch * tokens / best_bare
+    stepper = make_stepper(model, device)
+    step = ("cuda-graph" if isinstance(stepper, CudaGraphStepper)
+            else "compiled" if isinstance(stepper, NativeRecurrentStepper) and batch == 1 else "pytorch")
     return {"config": name, "device": str(device), "textrnn_tokens_per_s": round(ours_rate, 1),
-            "bare_tokens_per_s": round(bare_rate, 1), "ratio": round(ours_rate / bare_rate, 2)}
+            "bare_tokens_per_s": round(bare_rate, 1), "ratio": round(ours_rate / bare_rate, 2), "textrnn_step": step}
 
 
 def main() -> None:
@@ -100,7 +106,7 @@ def main() -> None:
     tokenizer = char_tokenizer()
     if not args.json:
         print(f"device {device}, {torch.get_num_threads()} threads, best of {args.repeats}")
-        print(f"{'config':<22}{'bare tok/s':>12}{'textrnn tok/s':>15}{'ratio':>8}")
+        print(f"{'config':<22}{'bare tok/s':>12}{'textrnn tok/s':>15}{'ratio':>8}  textrnn step")
     for config in CONFIGS:
         tokens = args.tokens if config[-1] == 1 else max(1, args.tokens // 6)
         row = measure(*config, tokens, device=device, repeats=args.repeats, tokenizer=tokenizer)
@@ -108,7 +114,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
         else:
             print(f"{row['config']:<22}{row['bare_tokens_per_s']:>12.0f}{row['textrnn_tokens_per_s']:>15.0f}"
-                  f"{row['ratio']:>7.1f}x", flush=True)
+                  f"{row['ratio']:>7.1f}x  {row['textrnn_step']}", flush=True)
 
 
 if __name__ == "__main__":
