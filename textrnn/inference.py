@@ -14,7 +14,7 @@ precomputed (V, G*H) table, and the state is updated in place. On CUDA that step
 captured once in a CUDA graph and replayed. Any other LM falls back to calling the
 module with a length-1 sequence.
 
-A stepper copies the weights when it is built: build a new one after the weights change.
+A stepper copies or shares the weights when it is built: build a new one after the weights change.
 It assumes the model is in eval mode (dropout off) and runs under ``torch.inference_mode``.
 """
 
@@ -308,7 +308,8 @@ class NativeRecurrentStepper(FusedRecurrentStepper):
     def step(self, ids):
         if not self._bind_state():
             return super().step(ids)
-        self._lib.textrnn_step(self._model, int(ids[0]))
+        if self._lib.textrnn_step(self._model, int(ids[0])) != 0:
+            raise IndexError(f"token id {int(ids[0])} is outside the vocabulary of {self._logits.shape[1]}")
         return self._logits
 
     def draws(self, options) -> bool:
@@ -329,10 +330,11 @@ class NativeRecurrentStepper(FusedRecurrentStepper):
         # named, so that these tensors outlive the call that reads them
         uniforms = None if uniforms is None else uniforms.to("cpu", torch.float32).contiguous()
         bias = None if bias is None else bias.to("cpu", torch.float32).contiguous()
-        self._lib.textrnn_sample(
-            self._model, int(ids[0]), steps, None if uniforms is None else uniforms.data_ptr(),
-            None if bias is None else bias.data_ptr(), float(options.temperature), int(options.greedy),
-            out.data_ptr())
+        if self._lib.textrnn_sample(
+                self._model, int(ids[0]), steps, None if uniforms is None else uniforms.data_ptr(),
+                None if bias is None else bias.data_ptr(), float(options.temperature), int(options.greedy),
+                out.data_ptr()) != 0:
+            raise IndexError(f"token id {int(ids[0])} is outside the vocabulary of {self._logits.shape[1]}")
         return out
 
 

@@ -69,10 +69,10 @@ def library() -> ctypes.CDLL | None:
         return None
     model_p = ctypes.POINTER(RecurrentModel)
     lib.textrnn_step.argtypes = [model_p, ctypes.c_int64]
-    lib.textrnn_step.restype = None
+    lib.textrnn_step.restype = ctypes.c_int32
     lib.textrnn_sample.argtypes = [model_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
                                    ctypes.c_float, ctypes.c_int32, ctypes.c_void_p]
-    lib.textrnn_sample.restype = None
+    lib.textrnn_sample.restype = ctypes.c_int32
     lib.sgemv = sgemv
     if not _sgemv_works(lib):
         _reason = "torch's sgemv_ does not take 32-bit integers (an ILP64 BLAS)"

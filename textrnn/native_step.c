@@ -109,9 +109,12 @@ static void cell_update(const struct recurrent_model *m, int l) {
     }
 }
 
-/* Feed one token; the next token's logits land in m->logits. */
-void textrnn_step(const struct recurrent_model *m, int64_t token) {
+/* Feed one token; the next token's logits land in m->logits. Returns -1 (and changes
+ * nothing) for a token outside the vocabulary, else 0. */
+int32_t textrnn_step(const struct recurrent_model *m, int64_t token) {
     const int H = m->hidden, G = m->cell == CELL_LSTM ? 4 : m->cell == CELL_GRU ? 3 : 1;
+    if (token < 0 || token >= m->vocab)
+        return -1;
     for (int l = 0; l < m->layers; l++) {
         if (l > 0)
             affine(m, m->input_weight[l], m->h + (size_t)(l - 1) * H, m->bias[l], m->gates, G * H, H, 0);
@@ -124,6 +127,7 @@ void textrnn_step(const struct recurrent_model *m, int64_t token) {
     }
     affine(m, m->decoder_weight, m->h + (size_t)(m->layers - 1) * H, m->decoder_bias, m->logits,
            m->vocab, H, 0);
+    return 0;
 }
 
 /* The next token from m->logits, as textrnn.sampling.choose_next does without top-k, top-p
@@ -164,12 +168,15 @@ int64_t textrnn_choose(const struct recurrent_model *m, const float *bias, float
 }
 
 /* count times: feed token, choose the next one into out[k], and feed that one next.
- * uniforms: count numbers in [0, 1), one per choice (unused when greedy). */
-void textrnn_sample(const struct recurrent_model *m, int64_t token, int32_t count, const float *uniforms,
-                    const float *bias, float temperature, int32_t greedy, int64_t *out) {
+ * uniforms: count numbers in [0, 1), one per choice (unused when greedy). Returns -1 when
+ * the first token is outside the vocabulary (the chosen ones never are), else 0. */
+int32_t textrnn_sample(const struct recurrent_model *m, int64_t token, int32_t count, const float *uniforms,
+                       const float *bias, float temperature, int32_t greedy, int64_t *out) {
     for (int32_t k = 0; k < count; k++) {
-        textrnn_step(m, token);
+        if (textrnn_step(m, token) != 0)
+            return -1;
         token = textrnn_choose(m, bias, temperature, greedy ? 0.0f : uniforms[k], greedy);
         out[k] = token;
     }
+    return 0;
 }

@@ -70,6 +70,16 @@ def test_batches_of_several_rows_take_the_pytorch_step_and_one_row_the_compiled_
     torch.testing.assert_close(torch.stack(got_one, 1), want[1:2, 5:], rtol=0, atol=1e-5)
 
 
+def test_a_token_outside_the_vocabulary_is_an_index_error_not_a_stray_read():
+    stepper = make_stepper(build("gru", 1))
+    stepper.prime(torch.tensor([[1, 2]]))
+    before = stepper.state[0].clone()
+    for bad in (VOCAB, -1):
+        with pytest.raises(IndexError, match="outside the vocabulary"):
+            stepper.step(torch.tensor([bad]))
+    torch.testing.assert_close(stepper.state[0], before, rtol=0, atol=0)
+
+
 TEXT = "the quick brown fox jumps over the lazy dog.\nTHE END, or is it? yes!\n"
 
 
