@@ -27,6 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import native as native_step
+
 State = tuple[torch.Tensor, ...]
 
 # Largest layer-0 lookup table (V x G*H elements) worth precomputing; past it (big
@@ -271,15 +273,15 @@ class NativeRecurrentStepper(FusedRecurrentStepper):
 
     def __init__(self, model: nn.Module, lib):
         super().__init__(model)
-        from . import native
-
-        rnn = model.rnn
         cell = self.cell if self.cell != "rnn" else ("rnn_relu" if self._relu else "rnn_tanh")
         hidden = self.hidden_size
         layers = range(self.num_layers)
-        weight = lambda name, layer: getattr(rnn, f"{name}_l{layer}").detach().contiguous()  # noqa: E731
+
+        def weight(name: str, layer: int) -> torch.Tensor:  # torch's own layout, shared, not copied
+            return getattr(model.rnn, f"{name}_l{layer}").detach().contiguous()
+
         with torch.inference_mode():
-            self._model, self._keep = native.bind(
+            self._model, self._keep = native_step.bind(
                 cell=cell, layers=self.num_layers, hidden=hidden, vocab=model.decoder.out_features,
                 table=self.table, embedding=self.embedding,
                 input_weights=[None if (layer == 0 and self.table is not None) else weight("weight_ih", layer)
@@ -482,9 +484,7 @@ def make_stepper(model: nn.Module, device: str | torch.device = "cpu", *, fused:
         if device.type == "cuda":
             return CudaGraphStepper(FusedRecurrentStepper(model))
         if native and device.type == "cpu" and all(p.dtype == torch.float32 for p in model.parameters()):
-            from .native import library
-
-            lib = library()
+            lib = native_step.library()
             if lib is not None:
                 return NativeRecurrentStepper(model, lib)
         return FusedRecurrentStepper(model)
