@@ -117,7 +117,7 @@ def _sample(stepper: Stepper, logits: torch.Tensor, options: SamplingOptions, as
     # each token as it comes (streaming and stop sequences do). The compiled CPU step
     # chooses tokens itself, NATIVE_STEPS per call (one at a time when live).
     graphed = hasattr(stepper, "sample_steps") and not live
-    native = hasattr(stepper, "draws") and stepper.draws(options)
+    native = hasattr(stepper, "draws") and stepper.draws()
     produced: list[torch.Tensor] = []  # (B, n) blocks, when not live
     position = 0
     while position < max_tokens:
@@ -132,7 +132,7 @@ def _sample(stepper: Stepper, logits: torch.Tensor, options: SamplingOptions, as
         if position and native:
             steps = 1 if live else min(NATIVE_STEPS, max_tokens - position)
             uniforms = streams.take(steps) if streams is not None else None  # (1, steps)
-            block = stepper.draw_steps(tokens, steps, uniforms, options, bias)  # (1, steps)
+            block = stepper.draw_steps(tokens, steps, uniforms, options, bias, seen)  # (1, steps)
             tokens, position = block[:, -1], position + steps
         else:
             if position:

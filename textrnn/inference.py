@@ -314,28 +314,33 @@ class NativeRecurrentStepper(FusedRecurrentStepper):
             raise IndexError(f"token id {int(ids[0])} is outside the vocabulary of {self._logits.shape[1]}")
         return self._logits
 
-    def draws(self, options) -> bool:
-        """Whether :meth:`draw_steps` can choose tokens with these sampling options."""
-        return (self._state is not None and self._state[0].shape[1] == 1 and options.top_k is None
-                and options.top_p is None and options.repetition_penalty == 1.0)
+    def draws(self) -> bool:
+        """Whether :meth:`draw_steps` can choose the tokens: the batch has one row."""
+        return self._state is not None and self._state[0].shape[1] == 1
 
     @_inference
     def draw_steps(self, ids: torch.Tensor, steps: int, uniforms: torch.Tensor | None, options,
-                   bias: torch.Tensor | None) -> torch.Tensor:
+                   bias: torch.Tensor | None, seen: torch.Tensor | None = None) -> torch.Tensor:
         """Feed ``ids`` (1,), then ``steps`` times choose the next token and feed it on; (1, steps).
 
-        Chooses as :func:`textrnn.sampling.choose_next` does, ``uniforms`` (1, steps) being
-        the uniform numbers of each draw (``None`` when greedy); only where :meth:`draws`.
+        Chooses as :func:`textrnn.sampling.choose_next` does with ``options``, ``bias`` and
+        ``seen`` (1, V) bool, which it updates as generation does; ``uniforms`` (1, steps)
+        are the uniform numbers of the draws (``None`` when greedy). Only where :meth:`draws`.
         """
         self._bind_state()
         out = torch.empty(1, steps, dtype=torch.long)
         # named, so that these tensors outlive the call that reads them
         uniforms = None if uniforms is None else uniforms.to("cpu", torch.float32).contiguous()
         bias = None if bias is None else bias.to("cpu", torch.float32).contiguous()
-        if self._lib.textrnn_sample(
-                self._model, int(ids[0]), steps, None if uniforms is None else uniforms.data_ptr(),
-                None if bias is None else bias.data_ptr(), float(options.temperature), int(options.greedy),
-                out.data_ptr()) != 0:
+        if seen is not None and not (seen.dtype == torch.bool and seen.is_contiguous() and seen.device.type == "cpu"):
+            raise ValueError("seen must be a contiguous bool CPU tensor: the compiled step updates it in place")
+        choice = native_step.Choice(
+            bias=None if bias is None else bias.data_ptr(), seen=None if seen is None else seen.data_ptr(),
+            temperature=options.temperature, top_p=1.0 if options.top_p is None else options.top_p,
+            repetition_penalty=options.repetition_penalty, top_k=min(options.top_k or 0, self._logits.shape[1]),
+            greedy=int(options.greedy))
+        if self._lib.textrnn_sample(self._model, int(ids[0]), steps,
+                                    None if uniforms is None else uniforms.data_ptr(), choice, out.data_ptr()) != 0:
             raise IndexError(f"token id {int(ids[0])} is outside the vocabulary of {self._logits.shape[1]}")
         return out
 

@@ -45,7 +45,17 @@ class RecurrentModel(ctypes.Structure):
         ("decoder_weight", ctypes.c_void_p), ("decoder_bias", ctypes.c_void_p),
         ("h", ctypes.c_void_p), ("c", ctypes.c_void_p),
         ("gates", ctypes.c_void_p), ("hidden_gates", ctypes.c_void_p),
-        ("logits", ctypes.c_void_p), ("cdf", ctypes.c_void_p),
+        ("logits", ctypes.c_void_p), ("cdf", ctypes.c_void_p), ("ranked", ctypes.c_void_p),
+    ]
+
+
+class Choice(ctypes.Structure):
+    """``struct choice`` of native_step.c: how each next token is chosen."""
+
+    _fields_ = [
+        ("bias", ctypes.c_void_p), ("seen", ctypes.c_void_p),
+        ("temperature", ctypes.c_float), ("top_p", ctypes.c_float), ("repetition_penalty", ctypes.c_float),
+        ("top_k", ctypes.c_int32), ("greedy", ctypes.c_int32),
     ]
 
 
@@ -70,8 +80,8 @@ def library() -> ctypes.CDLL | None:
     model_p = ctypes.POINTER(RecurrentModel)
     lib.textrnn_step.argtypes = [model_p, ctypes.c_int64]
     lib.textrnn_step.restype = ctypes.c_int32
-    lib.textrnn_sample.argtypes = [model_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
-                                   ctypes.c_float, ctypes.c_int32, ctypes.c_void_p]
+    lib.textrnn_sample.argtypes = [model_p, ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p,
+                                   ctypes.POINTER(Choice), ctypes.c_void_p]
     lib.textrnn_sample.restype = ctypes.c_int32
     lib.sgemv = sgemv
     if not _sgemv_works(lib):
@@ -157,7 +167,8 @@ def bind(*, cell: str, layers: int, hidden: int, vocab: int, table, input_weight
     keep = {"tensors": [table, embedding, *input_weights, *hidden_weights, *biases, *hidden_biases,
                         decoder_weight, decoder_bias, h, c],
             "gates": torch.empty(gates * hidden), "hidden_gates": torch.empty(gates * hidden),
-            "logits": torch.empty(vocab), "cdf": torch.empty(vocab)}
+            "logits": torch.empty(vocab), "cdf": torch.empty(vocab),
+            "ranked": torch.empty(2 * vocab)}  # (value, index) pairs of 8 bytes
 
     def array(tensors):
         values = (ctypes.c_void_p * layers)(*[_pointer(t) for t in tensors])
@@ -173,6 +184,6 @@ def bind(*, cell: str, layers: int, hidden: int, vocab: int, table, input_weight
         decoder_weight=_pointer(decoder_weight), decoder_bias=_pointer(decoder_bias),
         h=_pointer(h), c=_pointer(c),
         gates=_pointer(keep["gates"]), hidden_gates=_pointer(keep["hidden_gates"]),
-        logits=_pointer(keep["logits"]), cdf=_pointer(keep["cdf"]),
+        logits=_pointer(keep["logits"]), cdf=_pointer(keep["cdf"]), ranked=_pointer(keep["ranked"]),
     )
     return model, keep

@@ -12,6 +12,7 @@
  */
 #include <math.h> /* INFINITY only: nothing here calls libm */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef void (*sgemv_fn)(const char *trans, const int *m, const int *n, const float *alpha,
@@ -19,6 +20,8 @@ typedef void (*sgemv_fn)(const char *trans, const int *m, const int *n, const fl
                          const float *beta, float *y, const int *incy);
 
 enum { CELL_TANH = 0, CELL_RELU = 1, CELL_LSTM = 2, CELL_GRU = 3 };
+
+struct ranked;
 
 /* Mirrored by textrnn.native.RecurrentModel; every pointer stays owned by Python. */
 struct recurrent_model {
@@ -35,6 +38,7 @@ struct recurrent_model {
     float *h, *c;                      /* state (layers, hidden), updated in place; c: LSTM only */
     float *gates, *hidden_gates;       /* scratch (G*hidden) */
     float *logits, *cdf;               /* (vocab) */
+    struct ranked *ranked;             /* (vocab) scratch for top-k and top-p */
 };
 
 /* y = W x (+ b, or + y when accumulate); W row-major (rows, cols), i.e. BLAS's transposed
@@ -130,34 +134,86 @@ int32_t textrnn_step(const struct recurrent_model *m, int64_t token) {
     return 0;
 }
 
-/* The next token from m->logits, as textrnn.sampling.choose_next does without top-k, top-p
- * or a repetition penalty: logits + bias (may be NULL; -inf forbids), the argmax when greedy,
- * else divided by temperature and drawn by inverse CDF with the uniform number u in [0, 1). */
-int64_t textrnn_choose(const struct recurrent_model *m, const float *bias, float temperature, float u,
-                       int32_t greedy) {
+/* How to choose each next token: textrnn.sampling.SamplingOptions plus the forbidden-id
+ * bias and the sample's record of generated tokens. Mirrored by textrnn.native.Choice. */
+struct choice {
+    const float *bias;  /* (vocab) added first, -inf forbids; or NULL */
+    uint8_t *seen;      /* (vocab) tokens generated so far, for the repetition penalty; or NULL */
+    float temperature, top_p, repetition_penalty;
+    int32_t top_k, greedy; /* top_k 0: off */
+};
+
+struct ranked {
+    float value;
+    int32_t index;
+};
+
+static int by_value_descending(const void *a, const void *b) {
+    const struct ranked *x = a, *y = b;
+    if (x->value != y->value)
+        return x->value > y->value ? -1 : 1;
+    return x->index - y->index; /* ties in index order, so the sort is deterministic */
+}
+
+/* The next token from m->logits, as textrnn.sampling.choose_next chooses it: bias, the
+ * repetition penalty, then the argmax when greedy; else temperature, top-k, top-p and
+ * an inverse-CDF draw with the uniform number u in [0, 1). */
+static int64_t choose(const struct recurrent_model *m, const struct choice *o, float u) {
     const int V = m->vocab;
     float *x = m->cdf, best = -INFINITY;
     int64_t argmax = 0;
     for (int v = 0; v < V; v++) {
-        x[v] = bias ? m->logits[v] + bias[v] : m->logits[v];
-        if (temperature != 1.0f && !greedy)
-            x[v] = x[v] / temperature;
+        x[v] = o->bias ? m->logits[v] + o->bias[v] : m->logits[v];
+        if (o->seen && o->repetition_penalty != 1.0f && o->seen[v]) /* CTRL's penalty */
+            x[v] = x[v] > 0.0f ? x[v] / o->repetition_penalty : x[v] * o->repetition_penalty;
+        if (!o->greedy && o->temperature != 1.0f)
+            x[v] = x[v] / o->temperature;
         if (x[v] > best) { /* strict: the first of equal maxima, as torch.argmax */
             best = x[v];
             argmax = v;
         }
     }
-    if (greedy)
+    if (o->greedy)
         return argmax;
+    if ((o->top_k > 0 && o->top_k < V) || o->top_p < 1.0f) {
+        struct ranked *rank = m->ranked;
+        for (int v = 0; v < V; v++) {
+            rank[v].value = x[v];
+            rank[v].index = v;
+        }
+        qsort(rank, (size_t)V, sizeof *rank, by_value_descending);
+        int keep = V;
+        if (o->top_k > 0 && o->top_k < V) { /* drop what is below the k-th largest; ties with it stay */
+            float kth = rank[o->top_k - 1].value;
+            while (keep > 0 && rank[keep - 1].value < kth)
+                keep--;
+        }
+        if (o->top_p < 1.0f) { /* nucleus: drop a token once the likelier ones reach top_p */
+            float total = 0.0f;
+            for (int i = 0; i < keep; i++)
+                total += exp_approx(rank[i].value - best);
+            double mass = 0.0; /* running sum in double, as torch's CPU cumsum */
+            for (int i = 0; i < keep; i++) {
+                float p = exp_approx(rank[i].value - best) / total;
+                mass += p;
+                if ((float)mass - p >= o->top_p) {
+                    keep = i;
+                    break;
+                }
+            }
+        }
+        for (int i = keep; i < V; i++)
+            x[rank[i].index] = -INFINITY;
+    }
     float total = 0.0f;
     for (int v = 0; v < V; v++)
         x[v] = exp_approx(x[v] - best);
     for (int v = 0; v < V; v++)
         total += x[v];
-    float running = 0.0f;
+    double running = 0.0;
     for (int v = 0; v < V; v++) { /* softmax, then its running sum: the CDF */
         running += x[v] / total;
-        x[v] = running;
+        x[v] = (float)running;
     }
     /* scaled as textrnn.sampling._BELOW_ONE so that the target stays below the total */
     float target = x[V - 1] * (u * (1.0f - 1.0f / 1048576.0f));
@@ -171,11 +227,13 @@ int64_t textrnn_choose(const struct recurrent_model *m, const float *bias, float
  * uniforms: count numbers in [0, 1), one per choice (unused when greedy). Returns -1 when
  * the first token is outside the vocabulary (the chosen ones never are), else 0. */
 int32_t textrnn_sample(const struct recurrent_model *m, int64_t token, int32_t count, const float *uniforms,
-                       const float *bias, float temperature, int32_t greedy, int64_t *out) {
+                       const struct choice *o, int64_t *out) {
     for (int32_t k = 0; k < count; k++) {
         if (textrnn_step(m, token) != 0)
             return -1;
-        token = textrnn_choose(m, bias, temperature, greedy ? 0.0f : uniforms[k], greedy);
+        token = choose(m, o, o->greedy ? 0.0f : uniforms[k]);
+        if (o->seen)
+            o->seen[token] = 1;
         out[k] = token;
     }
     return 0;

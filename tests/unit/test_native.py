@@ -84,8 +84,11 @@ TEXT = "the quick brown fox jumps over the lazy dog.\nTHE END, or is it? yes!\n"
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-@pytest.mark.parametrize("settings", [dict(greedy=True), dict(seed=3), dict(seed=4, temperature=0.7),
-                                      dict(seed=5, stop=["zz"]), dict(seed=6, temperature=1.3, stop=["\n\n"])])
+@pytest.mark.parametrize("settings", [
+    dict(greedy=True), dict(seed=3), dict(seed=4, temperature=0.7), dict(seed=5, stop=["zz"]),
+    dict(seed=6, temperature=1.3, stop=["\n\n"]), dict(seed=7, top_k=5), dict(seed=8, top_p=0.8),
+    dict(seed=9, repetition_penalty=1.3), dict(seed=10, top_k=12, top_p=0.9, temperature=0.8, repetition_penalty=1.2),
+    dict(greedy=True, repetition_penalty=1.5), dict(seed=11, top_k=1000, top_p=1.0, stop=["."])])
 def test_compiled_sampling_gives_the_pytorch_step_text(cell, settings, monkeypatch):
     """Same options, same seed: the compiled step chooses the tokens the PyTorch step does,
     in blocks (no stop sequences) and one token per call (stop sequences, streaming)."""
@@ -103,7 +106,9 @@ def test_compiled_sampling_gives_the_pytorch_step_text(cell, settings, monkeypat
     plain = generate(model, tok, prompt="the", max_tokens=300, **settings)
     assert isinstance(made[0], NativeRecurrentStepper)
     assert compiled == plain
-    assert len(set(compiled[0])) > 5 and "<unk>" not in compiled[0]
+    assert "<unk>" not in compiled[0]
+    if not settings.get("greedy"):
+        assert len(set(compiled[0])) > 5  # sampled text, not a degenerate repeat
 
 
 def test_without_a_compiler_the_pytorch_step_is_used(monkeypatch, tmp_path):
