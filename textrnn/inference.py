@@ -115,7 +115,8 @@ class ModuleStepper(Stepper):
 
 @dataclass
 class _LayerWeights:
-    """One layer's weights, transposed once for ``x @ w`` (contiguous: faster for batches)."""
+    """One layer's weights, transposed for ``x @ w``: views of the module's weights until the
+    PyTorch step first runs, then contiguous copies (faster for batches)."""
 
     input_weight: torch.Tensor | None  # (In, G*H); None for layer 0 when the table is used
     hidden_weight: torch.Tensor  # (H, G*H)
@@ -137,8 +138,8 @@ def _arrange_layer(rnn: nn.RNNBase, layer: int, cell: str) -> _LayerWeights:
     else:
         bias = b_ih + b_hh
     return _LayerWeights(
-        input_weight=getattr(rnn, f"weight_ih_l{layer}").t().contiguous(),  # (In, G*H)
-        hidden_weight=getattr(rnn, f"weight_hh_l{layer}").t().contiguous(),  # (H, G*H)
+        input_weight=getattr(rnn, f"weight_ih_l{layer}").detach().t(),  # (In, G*H)
+        hidden_weight=getattr(rnn, f"weight_hh_l{layer}").detach().t(),  # (H, G*H)
         bias=bias,
         hidden_bias=hidden_bias,
     )
@@ -196,8 +197,19 @@ class FusedRecurrentStepper(Stepper):
                 else:
                     self.embedding = model.embedding.weight.detach()  # (V, E)
             self.layers.append(weights)
-        self.decoder_weight = model.decoder.weight.t().contiguous()  # (H, V)
+        self.decoder_weight = model.decoder.weight.detach().t()  # (H, V)
         self.decoder_bias = model.decoder.bias.detach()  # (V,)
+        self._contiguous = False
+
+    def _make_contiguous(self) -> None:
+        """Copy the transposed weights into contiguous memory: done by the first PyTorch
+        step, so a stepper whose steps all run elsewhere (the compiled step) never pays it."""
+        for weights in self.layers:
+            if weights.input_weight is not None:
+                weights.input_weight = weights.input_weight.contiguous()
+            weights.hidden_weight = weights.hidden_weight.contiguous()
+        self.decoder_weight = self.decoder_weight.contiguous()
+        self._contiguous = True
 
     @property
     def state(self) -> State | None:
@@ -231,6 +243,8 @@ class FusedRecurrentStepper(Stepper):
 
     @_inference
     def step(self, ids):
+        if not self._contiguous:
+            self._make_contiguous()
         x = None
         for layer, (weights, scratch) in enumerate(zip(self.layers, self._scratch)):
             if layer > 0:
@@ -296,9 +310,13 @@ class NativeRecurrentStepper(FusedRecurrentStepper):
         self._logits = self._keep["logits"][None]  # (1, V) view of the buffer the step writes
         self._bound_version = -1
 
+    def draws(self) -> bool:
+        """Whether the compiled step runs (and :meth:`draw_steps` can choose): the batch has one row."""
+        return self._state is not None and self._state[0].shape[1] == 1
+
     def _bind_state(self) -> bool:
-        """Point the compiled step at the state buffers; False unless the batch has one row."""
-        if self._state is None or self._state[0].shape[1] != 1:
+        """Point the compiled step at the state buffers; False unless :meth:`draws`."""
+        if not self.draws():
             return False
         if self._bound_version != self.layout_version:
             self._model.h = self._state[0].data_ptr()  # (L, 1, H) contiguous: L rows of H
@@ -311,12 +329,11 @@ class NativeRecurrentStepper(FusedRecurrentStepper):
         if not self._bind_state():
             return super().step(ids)
         if self._lib.textrnn_step(self._model, int(ids[0])) != 0:
-            raise IndexError(f"token id {int(ids[0])} is outside the vocabulary of {self._logits.shape[1]}")
+            self._outside_vocabulary(ids)
         return self._logits
 
-    def draws(self) -> bool:
-        """Whether :meth:`draw_steps` can choose the tokens: the batch has one row."""
-        return self._state is not None and self._state[0].shape[1] == 1
+    def _outside_vocabulary(self, ids: torch.Tensor):
+        raise IndexError(f"token id {int(ids[0])} is outside the vocabulary of {self._logits.shape[1]}")
 
     @_inference
     def draw_steps(self, ids: torch.Tensor, steps: int, uniforms: torch.Tensor | None, options,
@@ -341,7 +358,7 @@ class NativeRecurrentStepper(FusedRecurrentStepper):
             greedy=int(options.greedy))
         if self._lib.textrnn_sample(self._model, int(ids[0]), steps,
                                     None if uniforms is None else uniforms.data_ptr(), choice, out.data_ptr()) != 0:
-            raise IndexError(f"token id {int(ids[0])} is outside the vocabulary of {self._logits.shape[1]}")
+            self._outside_vocabulary(ids)
         return out
 
 
