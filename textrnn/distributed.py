@@ -7,6 +7,7 @@ DistributedDataParallel. Rank 0 alone writes the run directory.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -50,7 +51,15 @@ def init(info: DistInfo, device: torch.device) -> torch.device:
 
 
 def shutdown(info: DistInfo) -> None:
+    """Leave the process group, once the caller has dropped its DDP wrappers.
+
+    Reference cycles can keep a dropped DDP wrapper, and the process group it holds, alive
+    until the interpreter is being torn down; gloo's threads stopped then abort the process
+    ("terminate called without an active exception": 1 two-process test run in 15 to 20
+    here). Collecting first frees them while the interpreter is whole.
+    """
     if info.enabled and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
 
 

@@ -7,7 +7,6 @@ The library never prints: progress goes to ``on_event`` and to plugins'
 from __future__ import annotations
 
 import contextlib
-import gc
 import math
 import random
 import time
@@ -311,12 +310,7 @@ class LMTrainer:
             # Every rank has finished its collectives before any leaves the group; a rank
             # that exits with gloo's threads still talking can abort.
             distributed.barrier(dist)
-            # DDP holds the process group, and reference cycles can keep DDP alive until the
-            # interpreter is being torn down; gloo's threads stopped then abort the process
-            # ("terminate called without an active exception": 1 two-process test run in 15
-            # to 20 here). Free it now, while the interpreter is whole.
-            train_model = None
-            gc.collect()
+            train_model = None  # DDP holds the process group: let shutdown free it
             distributed.shutdown(dist)
         finally:
             if dist.is_main and rd.is_run(self.run_dir):
