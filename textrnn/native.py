@@ -17,6 +17,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -25,6 +26,7 @@ SOURCE = Path(__file__).with_name("native_step.c")
 # -fno-trapping-math lets gcc and clang vectorize the branch-free exp; no -ffast-math, so
 # inf and NaN keep their meaning (-inf logits forbid tokens).
 FLAGS = ["-O3", "-fno-trapping-math", "-shared", "-fPIC"]
+COMPILE_TIMEOUT_S = 120
 CELLS = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru": 3}
 
 _reason: str | None = None
@@ -123,12 +125,13 @@ def _compiled() -> Path:
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(target.parent)
     # Compile beside the target and rename: a concurrent process never loads half a file.
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".so")
     os.close(handle)
     try:
         done = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", temporary], capture_output=True, text=True,
-                              timeout=120)
+                              timeout=COMPILE_TIMEOUT_S)
         if done.returncode != 0:
             raise RuntimeError(f"{compiler} failed on {SOURCE.name}: {done.stderr.strip() or done.returncode}")
         os.replace(temporary, target)
@@ -136,6 +139,17 @@ def _compiled() -> Path:
         if os.path.exists(temporary):
             os.unlink(temporary)
     return target
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Delete half-built libraries that a killed compile left; a live compile is younger than its timeout."""
+    cutoff = time.time() - 2 * COMPILE_TIMEOUT_S
+    for leftover in folder.glob(".tmp-*.so"):
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+        except OSError:  # another process removed it first, or the folder is read-only
+            pass
 
 
 def _sgemv_works(lib: ctypes.CDLL) -> bool:

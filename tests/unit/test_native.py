@@ -3,6 +3,9 @@ against the PyTorch step's sampling."""
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 import torch
 from torch import nn
@@ -122,6 +125,24 @@ def test_without_a_compiler_the_pytorch_step_is_used(monkeypatch, tmp_path):
         assert type(stepper) is FusedRecurrentStepper
     finally:
         native.library.cache_clear()
+
+
+def test_a_compile_killed_long_ago_leaves_no_temporary_behind(monkeypatch, tmp_path):
+    folder = tmp_path / "native"
+    folder.mkdir()
+    old, fresh = folder / ".tmp-old.so", folder / ".tmp-fresh.so"
+    old.write_bytes(b"half a library")
+    fresh.write_bytes(b"a compile still running")
+    long_ago = time.time() - 3 * native.COMPILE_TIMEOUT_S
+    os.utime(old, (long_ago, long_ago))
+    monkeypatch.setenv("TEXTRNN_NATIVE_DIR", str(folder))
+    native.library.cache_clear()
+    try:
+        assert native.library() is not None
+    finally:
+        native.library.cache_clear()
+    assert not old.exists() and fresh.exists()
+    assert list(folder.glob("native_step-*.so"))
 
 
 def test_textrnn_native_0_turns_it_off(monkeypatch):
