@@ -31,6 +31,9 @@ class RecurrentClassifierOptions:
     bidirectional: bool = field(default=True, metadata={"help": "read the text in both directions"})
     embedding_dropout: float = field(default=0.5, metadata={"help": "dropout on the embedding output"})
     dropout: float = field(default=0.5, metadata={"help": "dropout between recurrent layers and on the pooled output"})
+    weight_dropout: float = field(
+        default=0.0, metadata={"help": "DropConnect on the recurrent (hidden-to-hidden) weights while training (AWD-LSTM)"}
+    )
     pooling: str = field(
         default="attention",
         metadata={"help": "how token states become one vector: last, max, mean, attention or maxmean (max ++ mean)"},
@@ -45,7 +48,7 @@ class RecurrentClassifierOptions:
             raise ValueError(f"num_classes must be at least 2, got {self.num_classes}")
         if not isinstance(self.bidirectional, bool):
             raise ValueError(f"bidirectional must be true or false, got {self.bidirectional!r}")
-        for name in ("dropout", "embedding_dropout"):
+        for name in ("dropout", "embedding_dropout", "weight_dropout"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}")

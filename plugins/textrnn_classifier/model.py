@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch import _VF
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from . import RecurrentClassifierOptions
 
@@ -76,7 +79,7 @@ class RecurrentClassifier(nn.Module):
         lengths = lengths.clamp(min=1)  # an empty text reads one padding token rather than failing
         x = self.embedding_dropout(self.embedding(ids))  # (B, T, E)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_out, final = self.rnn(packed)
+        packed_out, final = self._recurrent(packed)
         if self.options.pooling == "last":
             h = final[0] if self.cell == "lstm" else final  # (L * D, B, H), batch in input order
             if self.options.bidirectional:
@@ -89,6 +92,37 @@ class RecurrentClassifier(nn.Module):
             mask = steps.unsqueeze(0) < lengths.to(out.device).unsqueeze(1)  # (B, T') True on real tokens
             pooled = self._pool(out, mask, lengths.to(out.device))
         return self.head(self.output_dropout(pooled))  # (B, num_classes)
+
+    def _recurrent(self, packed: PackedSequence):
+        """The RNN module, with DropConnect on its recurrent weights while training.
+
+        One mask per batch on each hidden-to-hidden matrix, as in AWD-LSTM (Merity et al.
+        2017), handed straight to the fused kernel the module itself calls, so packed
+        sequences keep their speed.
+        """
+        p = self.options.weight_dropout
+        if not (self.training and p > 0):
+            return self.rnn(packed)
+        rnn = self.rnn
+        weights = [nn.functional.dropout(w, p, True) if name.startswith("weight_hh") else w
+                   for name, w in zip(rnn._flat_weights_names, rnn._flat_weights)]
+        directions = 2 if rnn.bidirectional else 1
+        zeros = packed.data.new_zeros(rnn.num_layers * directions, int(packed.batch_sizes[0]), rnn.hidden_size)
+        with warnings.catch_warnings():
+            # the dropped copies are not one contiguous block: cuDNN packs them per call, and says so
+            warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
+            if self.cell == "lstm":
+                out, h, c = _VF.lstm(packed.data, packed.batch_sizes, (zeros, zeros), weights, rnn.bias,
+                                     rnn.num_layers, rnn.dropout, True, rnn.bidirectional)
+                final = (h, c)
+            else:
+                out, h = _VF.gru(packed.data, packed.batch_sizes, zeros, weights, rnn.bias, rnn.num_layers,
+                                 rnn.dropout, True, rnn.bidirectional)
+                final = h
+        order = packed.unsorted_indices
+        if order is not None:  # final states back into the batch's own row order, as the module returns them
+            final = tuple(t.index_select(1, order) for t in final) if self.cell == "lstm" else final.index_select(1, order)
+        return PackedSequence(out, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices), final
 
     def _pool(self, out: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         pooling = self.options.pooling

@@ -62,6 +62,36 @@ def test_padding_never_changes_the_output(name, pooling, bidirectional):
         torch.testing.assert_close(batched, batched_wide, atol=1e-6, rtol=1e-6)
 
 
+@pytest.mark.parametrize("pooling", ["last", "attention"])
+@pytest.mark.parametrize("name", ["bilstm", "bigru"])
+def test_weight_dropout_drops_recurrent_weights_only_while_training(name, pooling):
+    ids, lengths = pad_batch([[3, 4, 5], [6], [7, 8, 9, 10, 11], [12, 13]])  # unsorted lengths
+    model = build(name, pooling=pooling, weight_dropout=0.5)
+    with torch.no_grad():
+        plain = model.rnn(torch.nn.utils.rnn.pack_padded_sequence(
+            model.embedding(ids), lengths, batch_first=True, enforce_sorted=False))
+        evaluated = model(ids, lengths)
+        model.options.weight_dropout = 0.0
+        torch.testing.assert_close(model(ids, lengths), evaluated, rtol=0, atol=0)  # no dropout at evaluation
+        model.train()
+        reference = model(ids, lengths)
+        # a mask that keeps everything: the fused-kernel path computes what the module computes,
+        # final states included, in the batch's own row order
+        model.options.weight_dropout = 1e-12
+        out, final = model._recurrent(torch.nn.utils.rnn.pack_padded_sequence(
+            model.embedding(ids), lengths, batch_first=True, enforce_sorted=False))
+        torch.testing.assert_close(model(ids, lengths), reference, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(out.data, plain[0].data, rtol=1e-6, atol=1e-6)
+    for got, want in zip(final if name == "bilstm" else [final], plain[1] if name == "bilstm" else [plain[1]]):
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+    model.options.weight_dropout = 0.5
+    torch.manual_seed(3)
+    dropped = model(ids, lengths)
+    assert not torch.allclose(dropped, reference, atol=1e-4)
+    dropped.sum().backward()
+    assert model.rnn.weight_hh_l0.grad.abs().sum() > 0 and model.rnn.weight_ih_l0.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("pooling", POOLINGS)
 def test_shapes_and_gradients(pooling):
     model = build(pooling=pooling, num_classes=5).train()
