@@ -121,7 +121,8 @@ class RecurrentClassifier(nn.Module):
                 final = h
         order = packed.unsorted_indices
         if order is not None:  # final states back into the batch's own row order, as the module returns them
-            final = tuple(t.index_select(1, order) for t in final) if self.cell == "lstm" else final.index_select(1, order)
+            final = (tuple(t.index_select(1, order) for t in final) if self.cell == "lstm"
+                     else final.index_select(1, order))
         return PackedSequence(out, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices), final
 
     def _pool(self, out: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
