@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import nn
 from torch import _VF
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from textrnn import weight_drop
 
 from . import RecurrentClassifierOptions
 
@@ -94,31 +94,20 @@ class RecurrentClassifier(nn.Module):
         return self.head(self.output_dropout(pooled))  # (B, num_classes)
 
     def _recurrent(self, packed: PackedSequence):
-        """The RNN module, with DropConnect on its recurrent weights while training.
-
-        One mask per batch on each hidden-to-hidden matrix, as in AWD-LSTM (Merity et al.
-        2017), handed straight to the fused kernel the module itself calls, so packed
-        sequences keep their speed.
-        """
+        """The RNN module, with DropConnect on its recurrent weights while training
+        (:mod:`textrnn.weight_drop`): one mask per batch, packed sequences kept."""
         p = self.options.weight_dropout
         if not (self.training and p > 0):
             return self.rnn(packed)
         rnn = self.rnn
-        weights = [nn.functional.dropout(w, p, True) if name.startswith("weight_hh") else w
-                   for name, w in zip(rnn._flat_weights_names, rnn._flat_weights)]
+        weights = weight_drop.dropped_weights(rnn, p)
         directions = 2 if rnn.bidirectional else 1
         zeros = packed.data.new_zeros(rnn.num_layers * directions, int(packed.batch_sizes[0]), rnn.hidden_size)
-        with warnings.catch_warnings():
-            # the dropped copies are not one contiguous block: cuDNN packs them per call, and says so
-            warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
-            if self.cell == "lstm":
-                out, h, c = _VF.lstm(packed.data, packed.batch_sizes, (zeros, zeros), weights, rnn.bias,
-                                     rnn.num_layers, rnn.dropout, True, rnn.bidirectional)
-                final = (h, c)
-            else:
-                out, h = _VF.gru(packed.data, packed.batch_sizes, zeros, weights, rnn.bias, rnn.num_layers,
-                                 rnn.dropout, True, rnn.bidirectional)
-                final = h
+        state = (zeros, zeros) if self.cell == "lstm" else zeros
+        kernel = _VF.lstm if self.cell == "lstm" else _VF.gru
+        out, *final = weight_drop.call_kernel(kernel, packed.data, packed.batch_sizes, state, weights, rnn.bias,
+                                              rnn.num_layers, rnn.dropout, True, rnn.bidirectional)
+        final = tuple(final) if self.cell == "lstm" else final[0]
         order = packed.unsorted_indices
         if order is not None:  # final states back into the batch's own row order, as the module returns them
             final = (tuple(t.index_select(1, order) for t in final) if self.cell == "lstm"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import nn
 from torch import _VF
+
+from textrnn import weight_drop
 
 from . import RecurrentLMOptions
 
@@ -90,20 +90,13 @@ class RecurrentLanguageModel(nn.Module):
         return logits, new_state
 
     def _recurrent(self, x: torch.Tensor, state):
-        """The RNN module, with DropConnect on its recurrent weights while training.
-
-        As in AWD-LSTM (Merity et al. 2017), the hidden-to-hidden matrices get one dropout
-        mask per forward call, so every time step of a window sees the same dropped weights
-        and the fused cuDNN/MKL kernel still runs. The dropped weights go straight to the
-        kernel the module itself calls (``torch._VF``): swapping them into the module would
-        make it re-flatten, and so re-point, its real parameters on every step.
-        """
+        """The RNN module, with DropConnect on its recurrent weights while training
+        (:mod:`textrnn.weight_drop`): every time step of a window sees the same dropped weights."""
         p = self.options.weight_dropout
         if not (self.training and p > 0):
             return self.rnn(x, state)
         rnn = self.rnn
-        weights = [nn.functional.dropout(w, p, True) if name.startswith("weight_hh") else w
-                   for name, w in zip(rnn._flat_weights_names, rnn._flat_weights)]
+        weights = weight_drop.dropped_weights(rnn, p)
         if state is None:
             zeros = x.new_zeros(rnn.num_layers, x.shape[0], rnn.hidden_size)  # (L, B, H)
             state = (zeros, zeros) if self.cell == "lstm" else zeros
@@ -111,9 +104,6 @@ class RecurrentLanguageModel(nn.Module):
             kernel = _VF.rnn_tanh if rnn.nonlinearity == "tanh" else _VF.rnn_relu
         else:
             kernel = _VF.lstm if self.cell == "lstm" else _VF.gru
-        with warnings.catch_warnings():
-            # the dropped copies are not one contiguous block: cuDNN packs them per call, and says so
-            warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
-            out, *new_state = kernel(x, state, weights, rnn.bias, rnn.num_layers, rnn.dropout,
-                                     self.training, rnn.bidirectional, rnn.batch_first)
+        out, *new_state = weight_drop.call_kernel(kernel, x, state, weights, rnn.bias, rnn.num_layers, rnn.dropout,
+                                                  self.training, rnn.bidirectional, rnn.batch_first)
         return out, (tuple(new_state) if self.cell == "lstm" else new_state[0])
