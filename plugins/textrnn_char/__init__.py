@@ -24,6 +24,7 @@ class CharTokenizer(Tokenizer):
     """One token per character; unseen characters map to <unk> (id 0)."""
 
     type_name = "char"
+    granularity = "char"  # textrnn.training.lm_defaults picks sizes and rates by this
 
     def __init__(self, chars: Sequence[str]):
         self.chars = list(chars)  # index i+1 is chars[i]; id 0 is <unk>

@@ -34,6 +34,10 @@ class RecurrentLMOptions:
     tie_weights: bool = field(
         default=False, metadata={"help": "share input and output embeddings (needs embedding_dim == hidden_size)"}
     )
+    init: str = field(
+        default="textrnn",
+        metadata={"help": "textrnn (forget-gate bias 1, zero output bias) or torch (PyTorch's defaults, as a bare loop)"},
+    )
 
     def __post_init__(self):
         for name in ("embedding_dim", "hidden_size", "num_layers"):
@@ -43,10 +47,51 @@ class RecurrentLMOptions:
             value = float(getattr(self, name))
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
+        if self.init not in ("textrnn", "torch"):
+            raise ValueError(f"init must be 'textrnn' or 'torch', got {self.init!r}")
         if self.tie_weights and self.embedding_dim != self.hidden_size:
             raise ValueError(
                 f"tie_weights needs embedding_dim == hidden_size (got {self.embedding_dim} and {self.hidden_size})"
             )
+
+
+    @classmethod
+    def suggest_options(cls, profile, given: dict) -> dict:
+        """Sizes and regularisation for the options the user left unset, from the data profile.
+
+        Character models keep a small embedding and untied weights; subword and word
+        models tie the embedding to the output layer (Press & Wolf 2017), which needs
+        ``embedding_dim == hidden_size``. Dropout grows with parameters per training token
+        (:func:`textrnn.training.lm_defaults.dropout_for`). Initialisation is PyTorch's:
+        measured against the forget-gate bias of 1, it learned faster (docs/recipes.md).
+        """
+        from textrnn.training.lm_defaults import dropout_for
+
+        gpu = profile.device == "cuda"
+        char = profile.granularity == "char"
+        reason = f"{profile.granularity} text on {profile.device}"
+        out = {"init": ("torch", "measured best: docs/recipes.md")}
+        sizes = {"hidden_size": 512 if gpu else 256, "num_layers": 3 if gpu and char else 2}
+        for name, value in sizes.items():
+            out[name] = (value, reason)
+        hidden = int(given.get("hidden_size", sizes["hidden_size"]))
+        tie = bool(given.get("tie_weights", not char))
+        out["tie_weights"] = (tie, reason)
+        out["embedding_dim"] = (hidden if tie else 64, "tied to hidden_size" if tie else reason)
+        layers = int(given.get("num_layers", sizes["num_layers"]))
+        embedding = int(given.get("embedding_dim", out["embedding_dim"][0]))
+        params = _parameters(profile.vocab_size, embedding, hidden, layers, tie, given.get("cell", "lstm"))
+        p = dropout_for(params, profile.train_tokens)
+        why = f"{params / 1e6:.1f}M parameters for {profile.train_tokens / 1e6:.1f}M training tokens"
+        for name in ("dropout", "embedding_dropout", "output_dropout"):
+            out[name] = (p, why)
+        return out
+
+
+def _parameters(vocab: int, embedding: int, hidden: int, layers: int, tied: bool, cell: str) -> int:
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}.get(cell, 4)
+    recurrent = sum(gates * hidden * ((embedding if i == 0 else hidden) + hidden + 2) for i in range(layers))
+    return vocab * embedding + recurrent + (0 if tied else vocab * hidden) + vocab
 
 
 def _factory(cell: str):

@@ -64,7 +64,8 @@ class RecurrentLanguageModel(nn.Module):
         self.decoder = nn.Linear(options.hidden_size, vocab_size)
         if options.tie_weights:
             self.decoder.weight = self.embedding.weight  # weight tying: Press & Wolf 2017
-        self._init_weights()
+        if options.init == "textrnn":
+            self._init_weights()
 
     def _init_weights(self) -> None:
         # Unit-variance embeddings (torch's default) drive deep stacks out of the unigram plateau

@@ -58,6 +58,7 @@ class WordTokenizer(Tokenizer):
     """Whitespace-separated words; <eos> per newline, <unk> for unseen words (PTB style)."""
 
     type_name = "word"
+    granularity = "word"  # textrnn.training.lm_defaults picks sizes and rates by this
 
     def __init__(self, words: Sequence[str], options: dict[str, Any] | None = None):
         self.words = [UNK, EOS, *words]  # id i is self.words[i]

@@ -39,6 +39,31 @@ def reference(tmp_path_factory):
     return corpus, final_weights(root / "run")
 
 
+@pytest.fixture(scope="module")
+def small_reference(tmp_path_factory):
+    """A corpus so short that 24 steps cross an epoch boundary: each mode's new epoch is resumed too."""
+    root = tmp_path_factory.mktemp("small")
+    corpus = root / "corpus.txt"
+    corpus.write_text(english_like(6_000, seed=4), encoding="utf-8")
+    return corpus, {mode: _reference_weights(corpus, root / mode, mode) for mode in ("streams", "random")}
+
+
+def _reference_weights(corpus, run, mode):
+    train(corpus, run, "--sampling", mode)
+    return final_weights(run)
+
+
+@pytest.mark.parametrize("mode", ["streams", "random"])
+def test_sigkill_then_resume_is_bitwise_identical_in_every_sampling_mode(small_reference, tmp_path, mode):
+    corpus, expected = small_reference
+    run = tmp_path / "run"
+    killed = train(corpus, run, "--sampling", mode, fault="step:23", check=False)
+    assert killed.returncode == -signal.SIGKILL
+    resumed = train(corpus, run, "--resume")  # without --sampling: the stored config supplies it
+    assert "resuming" in resumed.stderr and "(step 16)" in resumed.stderr
+    assert final_weights(run) == expected[mode]
+
+
 @pytest.mark.parametrize("fault", ["step:13", "after-eval:16", "mid-save:16"])
 def test_sigkill_then_resume_is_bitwise_identical(reference, tmp_path, fault):
     corpus, expected = reference

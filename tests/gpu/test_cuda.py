@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from textrnn.data.lm_batches import DeviceWindows, StreamBatcher
+from textrnn.data.lm_sampling import Cursor, DeviceSampler, WindowSampler
 from textrnn.inference import CudaGraphStepper, ModuleStepper, make_stepper
 from textrnn_char import CharTokenizer
 from textrnn_recurrent import RecurrentLMOptions
@@ -38,17 +38,20 @@ def build(cell: str, vocab: int = 40, hidden: int = 96, layers: int = 2):
     return model
 
 
+@pytest.mark.parametrize("sampling", ["fixed", "streams", "random"])
 @pytest.mark.parametrize("mode_bytes", [1 << 30, 0], ids=["resident", "pinned"])
-def test_device_windows_deliver_the_batchers_tokens(mode_bytes):
+def test_device_sampler_delivers_the_samplers_tokens(mode_bytes, sampling):
     tokens = np.arange(50_000, dtype=np.int32) % 97
-    batcher = StreamBatcher(tokens, batch_size=8, seq_len=32)
-    windows = DeviceWindows(batcher, CUDA, resident_max_bytes=mode_bytes)
-    assert windows.mode == ("resident" if mode_bytes else "pinned")
-    for i in list(range(6)) + [batcher.windows_per_epoch - 1]:
-        x, y = windows.window(i)
-        bx, by = batcher.window(i)
-        assert x.device.type == "cuda"
-        assert torch.equal(x.cpu(), bx) and torch.equal(y.cpu(), by)
+    sampler = WindowSampler(tokens, sampling, batch_size=8, seq_len=32, seed=0)
+    on_gpu = DeviceSampler(sampler, CUDA, resident_max_bytes=mode_bytes)
+    assert on_gpu.mode == ("resident" if mode_bytes else "pinned")
+    cursor = Cursor()
+    for _ in range(sampler.windows_per_epoch + 3):  # across an epoch boundary
+        batch, after = on_gpu.next(cursor)
+        expected, _ = sampler.next(cursor)
+        assert batch.inputs.device.type == "cuda"
+        assert torch.equal(batch.inputs.cpu(), expected.inputs) and torch.equal(batch.targets.cpu(), expected.targets)
+        cursor = after
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

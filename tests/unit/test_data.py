@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from textrnn import ConfigError, CorpusError
 from textrnn.data import lm_data, sources, token_cache
-from textrnn.data.lm_batches import StreamBatcher
+from textrnn.data.lm_sampling import Cursor, WindowSampler
 from textrnn.data.lm_data import encode_stream, prepare_lm_data, validation_tokens
 from textrnn.data.sources import open_source, rechunk, split_at_byte
 from .reference_text import load_lm_texts
@@ -349,11 +349,12 @@ def test_file_hashes_remember_only_settled_files(tmp_path):
 
 def test_memmap_batches_equal_in_memory_batches(small_corpus):
     data = prepare_lm_data(config([small_corpus]))
-    mapped = StreamBatcher(data.train, batch_size=4, seq_len=16)
-    loaded = StreamBatcher(np.array(data.train), batch_size=4, seq_len=16)
-    for index in (0, 1, mapped.windows_per_epoch - 1):
-        for a, b in zip(mapped.window(index), loaded.window(index)):
-            assert a.equal(b)
+    for mode in ("fixed", "streams", "random"):
+        mapped = WindowSampler(data.train, mode, batch_size=4, seq_len=16, seed=0)
+        loaded = WindowSampler(np.array(data.train), mode, batch_size=4, seq_len=16, seed=0)
+        for cursor in (Cursor(), Cursor(1, 0, 16), Cursor(40, 1, 32)):
+            a, b = mapped.next(cursor)[0], loaded.next(cursor)[0]
+            assert a.inputs.equal(b.inputs) and a.targets.equal(b.targets)
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
@@ -406,18 +407,3 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert str(TokenCache().root).endswith(".cache/textrnn/tokens")
     assert lm_data.POOL_MIN_BYTES > 1 << 20  # small corpora never pay for worker start-up
-
-
-def test_device_windows_match_the_batcher_on_the_cpu():
-    """Off CUDA, DeviceWindows hands out the batcher's own windows (the CUDA paths run on a GPU machine)."""
-    from textrnn.data.lm_batches import DeviceWindows
-
-    tokens = np.arange(1000) % 37
-    batcher = StreamBatcher(tokens, batch_size=4, seq_len=16)
-    windows = DeviceWindows(batcher, torch.device("cpu"))
-    assert windows.mode == "host"
-    for i in range(batcher.windows_per_epoch):
-        x, y = windows.window(i)
-        bx, by = batcher.window(i)
-        assert torch.equal(x, bx) and torch.equal(y, by)
-        assert torch.equal(torch.from_numpy(batcher.chunk(i))[:, 1:], by)

@@ -83,16 +83,18 @@ def train_lm(
     tokenizer: str = typer.Option("char", "--tokenizer", "-t", help="Registered tokenizer (char, bpe, unigram, word, ...)."),
     vocab_size: Optional[int] = typer.Option(None, "--vocab-size", help="Vocabulary size for subword tokenizers."),
     tokenizer_option: Optional[list[str]] = typer.Option(None, "--tokenizer-option", help="Any tokenizer option as KEY=VALUE (repeatable)."),
-    batch_size: int = typer.Option(32, "--batch-size", "-b", help="Number of contiguous streams per step (global across processes)."),
-    seq_len: int = typer.Option(128, "--seq-len", help="Tokens per truncated-BPTT window."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Rows per step, global across processes. Default: chosen from the data (see --print-config)."),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", help="Tokens per truncated-BPTT window (the mean, with --sampling streams). Default: from the data."),
+    sampling: str = typer.Option("auto", "--sampling", help="Data order: streams (carried state, new offsets and window lengths every epoch), random (independent windows, zero state), fixed (the same streams every epoch) or auto (streams, or random where the corpus is reread many times or on a GPU)."),
     optimizer: str = typer.Option("adamw", "--optimizer", help="adamw or sgd."),
-    lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate."),
-    weight_decay: float = typer.Option(0.0, "--weight-decay", help="Weight decay (decoupled for AdamW, L2 for SGD)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate. Default: from the data."),
+    adam_beta2: float = typer.Option(0.99, "--adam-beta2", help="AdamW's second-moment decay."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (decoupled for AdamW, L2 for SGD). Default: from the data."),
     l1: float = typer.Option(0.0, "--l1", help="L1 penalty on all weights."),
     clip: float = typer.Option(1.0, "--clip", help="Gradient-norm clipping threshold; 0 disables it."),
-    warmup_steps: int = typer.Option(50, "--warmup-steps", help="Linear learning-rate warm-up steps."),
+    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Linear learning-rate warm-up steps. Default: from the data."),
     schedule: str = typer.Option("cosine", "--schedule", help="cosine (decay to --min-lr-ratio by the end) or constant."),
-    min_lr_ratio: float = typer.Option(0.05, "--min-lr-ratio", help="Final learning rate as a fraction of --lr."),
+    min_lr_ratio: Optional[float] = typer.Option(None, "--min-lr-ratio", help="Final learning rate as a fraction of --lr. Default: from the data."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
     epochs: Optional[float] = typer.Option(None, "--epochs", help="Stop after this many passes over the training text."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop after this many seconds; the schedule is fitted to it."),
@@ -135,14 +137,18 @@ def train_lm(
         model=model, model_options=model_options, tokenizer=tokenizer, tokenizer_options=tokenizer_options,
         corpus=[str(p) for p in corpus or []], valid=str(valid) if valid else None, valid_fraction=valid_fraction,
         encoding_errors=encoding_errors, text_field=text_field, dataset=dataset, split=split,
-        cache_dir=str(cache_dir) if cache_dir else None, batch_size=batch_size, seq_len=seq_len, optimizer=optimizer, lr=lr,
+        cache_dir=str(cache_dir) if cache_dir else None, batch_size=batch_size, seq_len=seq_len, sampling=sampling, optimizer=optimizer, lr=lr, adam_beta2=adam_beta2,
         weight_decay=weight_decay, l1=l1, clip=clip, warmup_steps=warmup_steps, schedule=schedule,
         min_lr_ratio=min_lr_ratio, max_steps=max_steps, epochs=epochs, time_budget=time_budget,
         eval_every=eval_every, patience=patience, seed=seed, device=device, precision=precision,
         save_every=save_every, keep_last=keep_last, log_every=log_every, compile=compile_model,
     ), config_file, param_names={"compile": "compile_model"})
     if print_config_only:
-        print_config(config)
+        load_plugins()
+        from ..training.lm_defaults import resolve_with_data
+
+        config, notes = resolve_with_data(config)
+        print_config(config, notes)
         return
     if out is None:
         raise typer.BadParameter("is required unless --print-config is given", param_hint="'--out' / '-o'")

@@ -46,10 +46,11 @@ def resolve_config(ctx: typer.Context, cls, values: dict[str, Any], config_file:
     return cls.from_dict(merged)
 
 
-def print_config(config) -> None:
+def print_config(config, notes: list[str] | None = None) -> None:
+    """The config as TOML; ``notes`` (where defaults came from) become its header comment."""
     from ..config_files import config_to_toml
 
-    typer.echo(config_to_toml(config.to_dict()), nl=False)
+    typer.echo(config_to_toml(config.to_dict(), "\n".join(notes) if notes else None), nl=False)
 
 
 class Listeners:

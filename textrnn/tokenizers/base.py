@@ -27,6 +27,9 @@ class Tokenizer(ABC):
     """
 
     type_name: str = ""
+    # "char", "subword" or "word": what a token is, so training defaults can suit it
+    # (textrnn.training.lm_defaults); a tokenizer that does not say counts as subword.
+    granularity: str = "subword"
 
     @classmethod
     @abstractmethod

@@ -9,6 +9,9 @@ from typing import Any
 
 from ..errors import ConfigError
 
+AUTO_FIELDS = ("batch_size", "seq_len", "lr", "weight_decay", "warmup_steps", "min_lr_ratio")
+SAMPLING_MODES = ("auto", "fixed", "streams", "random")  # textrnn.data.lm_sampling
+
 # Options that may change when a run is resumed: they bound the run, not its maths.
 RESUMABLE_CHANGES = {"max_steps", "epochs", "time_budget", "patience", "eval_every", "save_every",
                      "keep_last", "device", "log_every", "cache_dir", "compile"}
@@ -30,16 +33,19 @@ class TrainConfig:
     dataset: str | None = None  # a Hugging Face Hub dataset instead of corpus files
     split: str | None = None  # split of --dataset or of a saved DatasetDict (default "train")
     cache_dir: str | None = None  # token cache (default $TEXTRNN_CACHE_DIR or ~/.cache/textrnn/tokens)
-    batch_size: int = 32
-    seq_len: int = 128
+    # None: chosen from the data when the run starts (textrnn.training.lm_defaults)
+    batch_size: int | None = None
+    seq_len: int | None = None
+    sampling: str = "auto"
     optimizer: str = "adamw"
-    lr: float = 3e-3
-    weight_decay: float = 0.0
+    lr: float | None = None
+    adam_beta2: float = 0.99
+    weight_decay: float | None = None
     l1: float = 0.0
     clip: float = 1.0
-    warmup_steps: int = 50
+    warmup_steps: int | None = None
     schedule: str = "cosine"
-    min_lr_ratio: float = 0.05
+    min_lr_ratio: float | None = None
     max_steps: int | None = None
     epochs: float | None = None
     time_budget: float | None = None
@@ -61,15 +67,17 @@ class TrainConfig:
             if not cond:
                 raise ConfigError(message)
 
-        need(math.isfinite(self.lr) and self.lr > 0, f"lr must be positive, got {self.lr}")
-        need(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
-        need(self.seq_len >= 1, f"seq_len must be at least 1, got {self.seq_len}")
+        need(self.lr is None or (math.isfinite(self.lr) and self.lr > 0), f"lr must be positive, got {self.lr}")
+        need(self.batch_size is None or self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
+        need(self.seq_len is None or self.seq_len >= 1, f"seq_len must be at least 1, got {self.seq_len}")
         need(0.0 <= self.valid_fraction < 1.0, f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
-        need(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        need(0.0 <= self.adam_beta2 < 1.0, f"adam_beta2 must be in [0, 1), got {self.adam_beta2}")
+        need(self.weight_decay is None or self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         need(self.l1 >= 0, f"l1 must be >= 0, got {self.l1}")
         need(self.clip >= 0, f"clip must be >= 0 (0 disables clipping), got {self.clip}")
-        need(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
-        need(0.0 <= self.min_lr_ratio <= 1.0, f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        need(self.warmup_steps is None or self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        need(self.min_lr_ratio is None or 0.0 <= self.min_lr_ratio <= 1.0, f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        need(self.sampling in SAMPLING_MODES, f"sampling must be one of {', '.join(SAMPLING_MODES)}, got {self.sampling!r}")
         need(self.optimizer in ("adamw", "sgd"), f"optimizer must be 'adamw' or 'sgd', got {self.optimizer!r}")
         need(self.schedule in ("cosine", "constant"), f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         need(self.encoding_errors in ("strict", "replace"),
@@ -98,9 +106,26 @@ class TrainConfig:
         return config_from_dict(cls, data)
 
     def resume_differences(self, saved: "TrainConfig") -> list[str]:
-        """Options that differ from the saved run and may not change on resume."""
+        """Options that differ from the saved run and may not change on resume.
+
+        An option left unset (None) takes the saved run's value, so it is no change.
+        """
         mine, theirs = self.to_dict(), saved.to_dict()
-        return sorted(k for k in mine if k not in RESUMABLE_CHANGES and mine[k] != theirs[k])
+        return sorted(k for k in mine if k not in RESUMABLE_CHANGES and _changed(mine[k], theirs[k]))
+
+    def unresolved(self) -> list[str]:
+        """Options still None that the data-driven defaults fill (textrnn.training.lm_defaults)."""
+        return [k for k in AUTO_FIELDS if getattr(self, k) is None] + (["sampling"] if self.sampling == "auto" else [])
+
+
+def _changed(given: Any, saved: Any) -> bool:
+    """An option given now differs from the saved one; unset options (None, empty, "auto")
+    never do, and option tables compare only the keys given."""
+    if given is None or given == [] or given == {} or given == "auto":
+        return False
+    if isinstance(given, dict) and isinstance(saved, dict):
+        return any(k not in saved or saved[k] != v for k, v in given.items())
+    return given != saved
 
 
 def config_from_dict(cls, data: dict[str, Any]):

@@ -7,6 +7,7 @@ The library never prints: progress goes to ``on_event`` and to plugins'
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import random
 import time
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .. import __version__
-from ..data.lm_batches import DeviceWindows, StreamBatcher
+from ..data.lm_sampling import Cursor, DeviceSampler, WindowSampler
 from ..data.lm_data import prepare_lm_data
 from ..devices import autocast_dtype, resolve_device, resolve_precision
 from ..errors import ConfigError, RunError, TrainingDiverged, TrainingInterrupted
@@ -33,7 +34,8 @@ from ..tokenizers import load_tokenizer, save_tokenizer
 from . import checkpoint as ckpt
 from .compiled import CompiledOrEager
 from . import run_dir as rd
-from .config import TrainConfig
+from . import lm_defaults
+from .config import RESUMABLE_CHANGES, TrainConfig
 from .schedule import learning_rate
 
 EVAL_STREAMS = 16  # training-time validation runs 16 contiguous streams for speed
@@ -77,18 +79,18 @@ class LMTrainer:
             task = rd.read_run_meta(self.run_dir).get("task")  # before the config: a classifier's has other keys
             if task != "lm":
                 raise RunError(f"{self.run_dir} is a {task} run, not a language-model run")
-            saved = TrainConfig.from_dict(rd.read_json(self.run_dir / rd.CONFIG_FILE, "config"))
-            changed = cfg.resume_differences(saved)
-            if changed:
-                details = ", ".join(f"{k} ({getattr(saved, k)!r} -> {getattr(cfg, k)!r})" for k in changed)
-                raise ConfigError(f"cannot resume {self.run_dir} with a changed config: {details}")
+        if resuming or follower:
+            cfg = self._stored_config(cfg, check=resuming and not follower)
         info = get_model(cfg.model, task="lm")
-        options = info.make_options(cfg.model_options)
         tok_dir = self.run_dir / rd.TOKENIZER_DIR
         # Streams the corpus through the token cache: ids are memory maps, never whole texts in RAM.
         data = prepare_lm_data(cfg, tokenizer=load_tokenizer(tok_dir) if resuming or follower else None,
                                on_message=self.message)
         tokenizer, train_ids, valid_ids, corpus_meta = data.tokenizer, data.train, data.valid, data.corpus
+        if not (resuming or follower):
+            cfg = self._resolve_defaults(cfg, tokenizer, len(train_ids))
+        self.config = cfg
+        options = info.make_options(cfg.model_options)
 
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
@@ -106,12 +108,33 @@ class LMTrainer:
             })
         return tokenizer, model, options, info, train_ids, valid_ids, data.valid_chars, resuming
 
+    def _stored_config(self, given: TrainConfig, check: bool) -> TrainConfig:
+        """The run's stored config, with the options given now laid over it.
+
+        Only options that bound the run may change on resume; an option left unset takes
+        the stored value, so ``--resume`` needs no flag of the first run repeated.
+        """
+        saved = TrainConfig.from_dict(rd.read_json(self.run_dir / rd.CONFIG_FILE, "config"))
+        changed = given.resume_differences(saved)
+        if check and changed:
+            details = ", ".join(f"{k} ({getattr(saved, k)!r} -> {getattr(given, k)!r})" for k in changed)
+            raise ConfigError(f"cannot resume {self.run_dir} with a changed config: {details}")
+        bounds = {k: getattr(given, k) for k in RESUMABLE_CHANGES if getattr(given, k) is not None}
+        return dataclasses.replace(saved, **bounds)
+
+    def _resolve_defaults(self, cfg: TrainConfig, tokenizer, train_tokens: int) -> TrainConfig:
+        """Fill the options left unset from the data, and say what was chosen and why."""
+        resolved, lines = lm_defaults.resolve_for(cfg, tokenizer, train_tokens, self.dist.world_size)
+        for line in lines:
+            self.message(line)
+        return resolved
+
     def _optimizer(self, model, device):
         cfg = self.config
         if cfg.optimizer == "sgd":
             return torch.optim.SGD(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                 betas=(0.9, 0.99), fused=device.type == "cuda" or None)
+                                 betas=(0.9, cfg.adam_beta2), fused=device.type == "cuda" or None)
 
     # -- the loop -----------------------------------------------------------
     def run(self) -> dict:
@@ -121,6 +144,7 @@ class LMTrainer:
         if not dist.is_main:
             distributed.barrier(dist)  # wait for rank 0 to write the tokenizer and config
         tokenizer, model, options, info, train_ids, valid_ids, valid_chars, resuming = self._setup()
+        cfg = self.config  # with the defaults resolved, or the stored config of a resumed run
         if dist.is_main:
             distributed.barrier(dist)
         precision = resolve_precision(cfg.precision, device)
@@ -133,9 +157,11 @@ class LMTrainer:
             train_model = CompiledOrEager(train_model, self.message)
         optimizer = self._optimizer(model, device)
         scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-        batcher = StreamBatcher(train_ids, cfg.batch_size, cfg.seq_len, dist.rank, dist.world_size)
-        windows = batcher.windows_per_epoch
-        device_windows = DeviceWindows(batcher, device)
+        sampler = WindowSampler(train_ids, cfg.sampling, cfg.batch_size, cfg.seq_len, cfg.seed, dist.rank,
+                                dist.world_size)
+        windows = sampler.windows_per_epoch
+        batches = DeviceSampler(sampler, device)
+        cursor = Cursor()
         valid_start = tokenizer.newline_id
         chars_per_valid_token = valid_chars / max(1, len(valid_ids))
 
@@ -151,6 +177,7 @@ class LMTrainer:
             if dist.enabled and "rank_rng" in meta["rng"]:
                 torch.set_rng_state(found.tensors("rng")["rank_torch"][dist.rank].clone())
             step, best, bad_evals = meta["step"], meta["best_valid_loss"], meta["bad_evals"]
+            cursor = Cursor.from_dict(meta["sampler"])
             planned, elapsed_before = meta.get("planned_steps"), meta.get("elapsed", 0.0)
             if dist.is_main:
                 rd.truncate_metrics(self.run_dir, step)
@@ -186,7 +213,7 @@ class LMTrainer:
             if not dist.is_main:
                 return None
             meta = {
-                "step": current_step, "epoch": current_step // windows, "window": current_step % windows,
+                "step": current_step, "epoch": cursor.epoch, "sampler": cursor.to_dict(),
                 "best_valid_loss": best, "bad_evals": bad_evals, "planned_steps": planned,
                 "elapsed": elapsed_before + (time.perf_counter() - t0), "tokenizer_fingerprint": tokenizer.fingerprint(),
                 "model_aliases": aliases, "optimizer": optim_meta, "rng": rng_meta, "config": cfg.to_dict(),
@@ -244,13 +271,13 @@ class LMTrainer:
                     status = "interrupted"
                     raise TrainingInterrupted(f"training stopped by signal {signum}; checkpoint saved to {path}",
                                               str(path), signum)
-                window = step % windows
-                if window == 0:
-                    state = None  # a new epoch starts every stream from a fresh state
-                x, y = device_windows.window(window)  # (B, T) each, on the device
+                batch, cursor = batches.next(cursor)
+                if batch.reset_state:
+                    state = None  # a new epoch, or a random window: start from a fresh state
+                x, y = batch.inputs, batch.targets  # (B, T) each, on the device
                 lr = learning_rate(step, cfg.lr, cfg.warmup_steps, planned, cfg.schedule, cfg.min_lr_ratio)
                 for group in optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = lr * batch.lr_scale
                 with cast:
                     logits, state = train_model(x, state)  # (B, T, V)
                     loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
@@ -279,7 +306,7 @@ class LMTrainer:
                     now = time.perf_counter()
                     total = planned or limit
                     train_log.add(step, distributed.mean(dist, loss_sum / loss_count), lr=lr,
-                                  tokens_per_s=loss_count * batcher.tokens_per_window / max(now - t_log, 1e-9),
+                                  tokens_per_s=loss_count * sampler.tokens_per_window / max(now - t_log, 1e-9),
                                   elapsed=elapsed_before + now - t0, total_steps=total,
                                   eta=(total - step) * (now - t0) / max(1, step - start_step) if total else None)
                     t_log, loss_sum, loss_count = now, torch.zeros((), device=device), 0
