@@ -62,15 +62,17 @@ class RecurrentLMOptions:
         Character models keep a small embedding and untied weights; subword and word
         models tie the embedding to the output layer (Press & Wolf 2017), which needs
         ``embedding_dim == hidden_size``. Dropout grows with parameters per training token
-        (:func:`textrnn.training.lm_defaults.dropout_for`). Initialisation is PyTorch's:
-        measured against the forget-gate bias of 1, it learned faster (docs/recipes.md).
+        (:func:`textrnn.training.lm_defaults.dropout_for`), and stays at 0.1 or less when
+        the run reads its text fewer than twice: a model that sees each token once or twice
+        underfits, and dropout only slows it. Initialisation is PyTorch's: against the
+        forget-gate bias of 1 it learned faster (docs/recipes.md).
         """
-        from textrnn.training.lm_defaults import dropout_for
+        from textrnn.training.lm_defaults import dropout_for, expected_passes
 
         gpu = profile.device == "cuda"
         char = profile.granularity == "char"
         reason = f"{profile.granularity} text on {profile.device}"
-        out = {"init": ("torch", "measured best: docs/recipes.md")}
+        out = {"init": ("torch", "learns faster than forget-gate bias 1: docs/recipes.md")}
         sizes = {"hidden_size": 512 if gpu else 256, "num_layers": 3 if gpu and char else 2}
         for name, value in sizes.items():
             out[name] = (value, reason)
@@ -80,16 +82,20 @@ class RecurrentLMOptions:
         out["embedding_dim"] = (hidden if tie else 64, "tied to hidden_size" if tie else reason)
         layers = int(given.get("num_layers", sizes["num_layers"]))
         embedding = int(given.get("embedding_dim", out["embedding_dim"][0]))
-        params = _parameters(profile.vocab_size, embedding, hidden, layers, tie, given.get("cell", "lstm"))
+        params = _parameters(profile.vocab_size, embedding, hidden, layers, tie)
         p = dropout_for(params, profile.train_tokens)
         why = f"{params / 1e6:.1f}M parameters for {profile.train_tokens / 1e6:.1f}M training tokens"
+        passes = expected_passes(profile, params)
+        if passes is not None and passes < 2 and p > 0.1:
+            p, why = 0.1, f"about {passes:.1f} passes over the training text"
         for name in ("dropout", "embedding_dropout", "output_dropout"):
             out[name] = (p, why)
         return out
 
 
-def _parameters(vocab: int, embedding: int, hidden: int, layers: int, tied: bool, cell: str) -> int:
-    gates = {"lstm": 4, "gru": 3, "rnn": 1}.get(cell, 4)
+def _parameters(vocab: int, embedding: int, hidden: int, layers: int, tied: bool) -> int:
+    """An LSTM language model's parameter count (GRU and RNN have fewer: this errs high)."""
+    gates = 4
     recurrent = sum(gates * hidden * ((embedding if i == 0 else hidden) + hidden + 2) for i in range(layers))
     return vocab * embedding + recurrent + (0 if tied else vocab * hidden) + vocab
 

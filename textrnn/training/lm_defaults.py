@@ -22,21 +22,29 @@ from dataclasses import dataclass
 from typing import Any
 
 GRANULARITIES = ("char", "subword", "word")
+CHAR_VOCAB = 512
 
 # (granularity, device type) -> training defaults. "cuda" rows are the GPU ones; any other
 # device uses the "cpu" row.
 TRAINING = {
-    ("char", "cpu"): dict(batch_size=32, seq_len=128, lr=3e-3, weight_decay=0.01),
+    ("char", "cpu"): dict(batch_size=32, seq_len=128, lr=5e-3, weight_decay=0.1),
     ("char", "cuda"): dict(batch_size=64, seq_len=256, lr=2e-3, weight_decay=0.1),
-    ("subword", "cpu"): dict(batch_size=32, seq_len=96, lr=3e-3, weight_decay=0.01),
+    ("subword", "cpu"): dict(batch_size=32, seq_len=64, lr=5e-3, weight_decay=0.01),
     ("subword", "cuda"): dict(batch_size=64, seq_len=128, lr=2e-3, weight_decay=0.1),
-    ("word", "cpu"): dict(batch_size=32, seq_len=70, lr=3e-3, weight_decay=0.01),
+    ("word", "cpu"): dict(batch_size=32, seq_len=35, lr=1e-2, weight_decay=0.01),
     ("word", "cuda"): dict(batch_size=64, seq_len=70, lr=2e-3, weight_decay=0.1),
 }
 SHARED = dict(warmup_steps=0, min_lr_ratio=0.1)
-# Random windows once a run would read the same contiguous streams this many times over:
-# replayed windows generalise worse than fresh ones (see docs/recipes.md).
-RANDOM_AFTER_EPOCHS = 8
+# Random windows once a run reads its text more than this many times: on tiny Shakespeare
+# (about 3.5 passes in 120 s on 2 CPU cores) random windows beat carried-state streams
+# (docs/recipes.md); within a pass or two, carried state costs nothing and gives context.
+RANDOM_AFTER_EPOCHS = 2
+# Rough training speed, in FLOP/s at 6 FLOP per parameter per token, to guess how many
+# passes over the corpus a --time-budget allows. Measured: a 2x256 character LSTM trains at
+# about 26k tokens/s on 2 CPU cores (1.4e11), a 3x768 one at about 380k tokens/s on an
+# H200 in bf16 (2.7e13). A guess off by 2x only moves the dropout and the sampling choice
+# across a boundary a little earlier or later.
+FLOPS = {"cpu": 1.2e11, "cuda": 2.5e13}
 
 
 @dataclass(frozen=True)
@@ -49,42 +57,77 @@ class DataProfile:
     device: str  # the device type: "cpu", "cuda", "mps"
     time_budget: float | None = None
     world_size: int = 1
+    planned_tokens: int | None = None  # tokens a step- or epoch-limited run will read, when known
 
     def describe(self) -> str:
         return (f"{self.granularity} tokens, {self.train_tokens:,} for training, vocabulary {self.vocab_size:,}, "
                 f"on {self.device}")
 
 
-def granularity_of(tokenizer_class) -> str:
-    """A tokenizer class's ``granularity``; plugin tokenizers without one count as subword."""
-    value = getattr(tokenizer_class, "granularity", "subword")
+def expected_passes(profile: DataProfile, parameters: int) -> float | None:
+    """How many times the run will read its training text: exact for step or epoch limits,
+    estimated from the model size and :data:`FLOPS` for a time budget, None when unbounded."""
+    if profile.planned_tokens is not None:
+        return profile.planned_tokens / max(1, profile.train_tokens)
+    if profile.time_budget is None:
+        return None
+    rate = FLOPS.get(profile.device, FLOPS["cpu"]) * max(1, profile.world_size) / (6 * max(1, parameters))
+    return profile.time_budget * rate / max(1, profile.train_tokens)
+
+
+def granularity_of(tokenizer) -> str:
+    """What a token is, for the defaults: "char" for any vocabulary of at most
+    :data:`CHAR_VOCAB` symbols (a word tokenizer over space-separated characters, as PTB's
+    character files, is character-level text), else the tokenizer's own ``granularity``;
+    plugin tokenizers that do not say count as subword."""
+    if tokenizer.vocab_size <= CHAR_VOCAB:
+        return "char"
+    value = getattr(tokenizer, "granularity", "subword")
     return value if value in GRANULARITIES else "subword"
 
 
-def resolve(config, profile: DataProfile, options_class=None) -> tuple[Any, dict[str, str]]:
+def resolve(config, profile: DataProfile, options_class=None, count_parameters=None) -> tuple[Any, dict[str, str]]:
     """``config`` with every unset option filled, and where each value came from.
 
+    :param count_parameters: ``count_parameters(model_options) -> int``, to judge how
+        often a time budget rereads the corpus; without it the sampling rule uses steps
+        and epochs alone.
     :returns: ``(config, sources)``; ``sources`` maps each option that was unset to a
         short reason ("char text on cpu", say) and each option the user set to "set".
     """
     row = TRAINING[(profile.granularity, "cuda" if profile.device == "cuda" else "cpu")]
-    chosen = {**row, **SHARED}
     reason = f"{profile.granularity} text on {profile.device}"
     values, sources = {}, {}
-    for name, value in chosen.items():
+    for name, value in {**row, **SHARED}.items():
         if getattr(config, name) is None:
             values[name], sources[name] = value, reason
         else:
             sources[name] = "set"
-    if config.sampling == "auto":
-        values["sampling"], sources["sampling"] = _sampling(config, values, profile)
-    else:
-        sources["sampling"] = "set"
+    batch = config.batch_size or values["batch_size"]
+    seq = config.seq_len or values["seq_len"]
+    profile = dataclasses.replace(profile, planned_tokens=_planned_tokens(config, batch * seq, profile.train_tokens))
     model_options = dict(config.model_options)
     for name, (value, why) in suggested_model_options(options_class, profile, model_options).items():
         model_options[name] = value
         sources[f"model_options.{name}"] = why
+    if config.sampling == "auto":
+        parameters = count_parameters(model_options) if count_parameters else None
+        values["sampling"], sources["sampling"] = _sampling(profile, parameters)
+    else:
+        sources["sampling"] = "set"
     return dataclasses.replace(config, **values, model_options=model_options), sources
+
+
+def _planned_tokens(config, tokens_per_step: int, train_tokens: int) -> int | None:
+    """Tokens a run limited by steps or epochs reads (the smaller limit), None under a time budget alone."""
+    limits = []
+    if config.max_steps is not None:
+        limits.append(config.max_steps * tokens_per_step)
+    if config.epochs is not None:
+        limits.append(int(config.epochs * train_tokens))
+    if not limits and config.time_budget is None:
+        limits.append(train_tokens)  # no limit at all: one epoch
+    return min(limits) if limits else None
 
 
 def suggested_model_options(options_class, profile: DataProfile, given: dict) -> dict[str, tuple[Any, str]]:
@@ -95,17 +138,16 @@ def suggested_model_options(options_class, profile: DataProfile, given: dict) ->
     return {k: v for k, v in suggest(profile, dict(given)).items() if k not in given}
 
 
-def _sampling(config, values: dict, profile: DataProfile) -> tuple[str, str]:
+def _sampling(profile: DataProfile, parameters: int | None) -> tuple[str, str]:
     """Carried-state streams, unless the run will reread the corpus many times (or runs on a GPU)."""
     if profile.device == "cuda":
-        return "random", "a GPU reads the corpus many times over in minutes"
-    batch = values.get("batch_size") or config.batch_size
-    seq = values.get("seq_len") or config.seq_len
-    if config.epochs is not None and config.epochs > RANDOM_AFTER_EPOCHS:
-        return "random", f"--epochs {config.epochs:g} rereads the corpus more than {RANDOM_AFTER_EPOCHS} times"
-    if config.max_steps is not None and config.max_steps * batch * seq > RANDOM_AFTER_EPOCHS * profile.train_tokens:
-        return "random", f"--max-steps rereads the corpus more than {RANDOM_AFTER_EPOCHS} times"
-    return "streams", "carried state over a corpus read a few times"
+        return "random", "a GPU rereads a corpus many times over"
+    passes = expected_passes(profile, parameters) if parameters else (
+        profile.planned_tokens / max(1, profile.train_tokens) if profile.planned_tokens else None)
+    if passes is not None and passes > RANDOM_AFTER_EPOCHS:
+        return "random", f"about {passes:.0f} passes over the training text"
+    shown = f"about {passes:.1f} passes" if passes is not None else "an open-ended run"
+    return "streams", f"carried state; {shown} over the training text"
 
 
 def describe_sources(config, sources: dict[str, str]) -> list[str]:
@@ -141,10 +183,15 @@ def resolve_for(config, tokenizer, train_tokens: int, world_size: int = 1) -> tu
     from ..devices import resolve_device
     from ..registry import get_model
 
-    options_class = get_model(config.model, task="lm").options
-    profile = DataProfile(granularity_of(type(tokenizer)), int(train_tokens), tokenizer.vocab_size,
+    info = get_model(config.model, task="lm")
+    profile = DataProfile(granularity_of(tokenizer), int(train_tokens), tokenizer.vocab_size,
                           resolve_device(config.device).type, config.time_budget, world_size)
-    resolved, sources = resolve(config, profile, options_class)
+
+    def count_parameters(options: dict) -> int:
+        model = info.factory(tokenizer.vocab_size, info.make_options(options))
+        return sum(p.numel() for p in model.parameters())
+
+    resolved, sources = resolve(config, profile, info.options, count_parameters)
     lines = describe_sources(resolved, sources)
     if lines:
         lines.insert(0, f"defaults for {profile.describe()} (a flag overrides any of them):")
