@@ -58,11 +58,11 @@ TRAIN="$PY -m textrnn train lm --device $DEVICE --sample-tokens 0 --overwrite --
 
 { nvidia-smi -L; $PY -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no cuda')"; } 2>&1 | tee -a "$LOG"
 
-section "gpu tests" "$(budget 150 90)" $PY -m pytest -q -rA -p no:cacheprovider tests/gpu
 # Issue 17: 60 s on tiny Shakespeare, the bare random-window loop then textrnn's defaults (model size only).
-section "time to quality" "$(budget 420 120)" $PY benchmarks/time_to_quality.py --device "$DEVICE" \
-  --configs ts-3x768,ts-2x512 --bare-modes random --work "$RUNS/ttq" ${QUICK:+$( [ "$QUICK" = 1 ] && echo --budget 5)}
+section "time to quality" "$(budget 380 120)" $PY benchmarks/time_to_quality.py --device "$DEVICE" \
+  --configs ts-3x768,ts-2x512 --bare-modes random --work "$RUNS/ttq" $( [ "$QUICK" = 1 ] && echo --budget 5)
 grep -h '^{"config"' "$LOG" > "$OUT/ttq.jsonl" 2>/dev/null
+section "gpu tests" "$(budget 150 90)" $PY -m pytest -q -rA -p no:cacheprovider tests/gpu
 # A deep LSTM with DropConnect must learn on cuDNN (it once sat at unigram loss); if the
 # test says it does not, the time-to-quality recipes below run without DropConnect.
 WDROP=0.3; WDROP_B=0.2

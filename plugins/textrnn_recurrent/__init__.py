@@ -36,7 +36,7 @@ class RecurrentLMOptions:
     )
     init: str = field(
         default="textrnn",
-        metadata={"help": "textrnn (forget-gate bias 1, zero output bias) or torch (PyTorch's defaults, as a bare loop)"},
+        metadata={"help": "torch (PyTorch's defaults, as a bare loop) or textrnn (forget-gate bias 1, zero output bias)"},
     )
 
     def __post_init__(self):

@@ -98,7 +98,8 @@ def train_lm(
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
     epochs: Optional[float] = typer.Option(None, "--epochs", help="Stop after this many passes over the training text."),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="Stop after this many seconds; the schedule is fitted to it."),
-    eval_every: int = typer.Option(250, "--eval-every", help="Evaluate on validation text (and checkpoint) every N steps."),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Evaluate on validation text (and checkpoint) every N steps. Default: 250, or each quarter of --time-budget."),
+    eval_tokens: Optional[int] = typer.Option(None, "--eval-tokens", help="Validation tokens read by each evaluation during training (default 65,536); `textrnn evaluate` reads them all."),
     patience: Optional[int] = typer.Option(None, "--patience", help="Stop after N evaluations without improvement."),
     save_every: Optional[int] = typer.Option(None, "--save-every", help="Also checkpoint every N steps."),
     keep_last: int = typer.Option(2, "--keep-last", help="Checkpoints to keep (the best is always kept)."),
@@ -140,7 +141,7 @@ def train_lm(
         cache_dir=str(cache_dir) if cache_dir else None, batch_size=batch_size, seq_len=seq_len, sampling=sampling, optimizer=optimizer, lr=lr, adam_beta2=adam_beta2,
         weight_decay=weight_decay, l1=l1, clip=clip, warmup_steps=warmup_steps, schedule=schedule,
         min_lr_ratio=min_lr_ratio, max_steps=max_steps, epochs=epochs, time_budget=time_budget,
-        eval_every=eval_every, patience=patience, seed=seed, device=device, precision=precision,
+        eval_every=eval_every, eval_tokens=eval_tokens, patience=patience, seed=seed, device=device, precision=precision,
         save_every=save_every, keep_last=keep_last, log_every=log_every, compile=compile_model,
     ), config_file, param_names={"compile": "compile_model"})
     if print_config_only:

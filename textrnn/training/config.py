@@ -13,7 +13,7 @@ AUTO_FIELDS = ("batch_size", "seq_len", "lr", "weight_decay", "warmup_steps", "m
 SAMPLING_MODES = ("auto", "fixed", "streams", "random")  # textrnn.data.lm_sampling
 
 # Options that may change when a run is resumed: they bound the run, not its maths.
-RESUMABLE_CHANGES = {"max_steps", "epochs", "time_budget", "patience", "eval_every", "save_every",
+RESUMABLE_CHANGES = {"max_steps", "epochs", "time_budget", "patience", "eval_every", "eval_tokens", "save_every",
                      "keep_last", "device", "log_every", "cache_dir", "compile"}
 
 
@@ -49,7 +49,8 @@ class TrainConfig:
     max_steps: int | None = None
     epochs: float | None = None
     time_budget: float | None = None
-    eval_every: int = 250
+    eval_every: int | None = None  # None: every 250 steps, or each quarter of --time-budget
+    eval_tokens: int | None = None  # None: 65,536 validation tokens per in-training evaluation
     patience: int | None = None
     seed: int = 1337
     device: str = "auto"
@@ -85,7 +86,8 @@ class TrainConfig:
         need(self.max_steps is None or self.max_steps >= 1, f"max_steps must be at least 1, got {self.max_steps}")
         need(self.epochs is None or self.epochs > 0, f"epochs must be positive, got {self.epochs}")
         need(self.time_budget is None or self.time_budget > 0, f"time_budget must be positive, got {self.time_budget}")
-        need(self.eval_every >= 1, f"eval_every must be at least 1, got {self.eval_every}")
+        need(self.eval_every is None or self.eval_every >= 1, f"eval_every must be at least 1, got {self.eval_every}")
+        need(self.eval_tokens is None or self.eval_tokens >= 2, f"eval_tokens must be at least 2, got {self.eval_tokens}")
         need(self.patience is None or self.patience >= 1, f"patience must be at least 1, got {self.patience}")
         need(self.log_every >= 1, f"log_every must be at least 1, got {self.log_every}")
         need(self.save_every is None or self.save_every >= 1, f"save_every must be at least 1, got {self.save_every}")

@@ -39,6 +39,9 @@ from .config import RESUMABLE_CHANGES, TrainConfig
 from .schedule import learning_rate
 
 EVAL_STREAMS = 16  # training-time validation runs 16 contiguous streams for speed
+EVAL_EVERY = 250  # steps between evaluations, without --eval-every or a time budget
+EVALS_PER_BUDGET = 4  # under --time-budget alone: evaluate at each quarter of it, and at the end
+EVAL_TOKENS = 65_536  # in-training evaluations read at most this much of the validation text
 REPLAN_AFTER = 20  # steps measured before a time budget is turned into a step plan
 
 
@@ -164,6 +167,14 @@ class LMTrainer:
         cursor = Cursor()
         valid_start = tokenizer.newline_id
         chars_per_valid_token = valid_chars / max(1, len(valid_ids))
+        # A bounded, fixed prefix: every evaluation of the run scores the same tokens, so the
+        # best checkpoint is picked on one measure; `textrnn evaluate` scores the whole text.
+        eval_tokens = cfg.eval_tokens or EVAL_TOKENS
+        eval_ids = valid_ids[:eval_tokens] if len(valid_ids) > eval_tokens else valid_ids
+        cadence = EvalCadence(cfg.eval_every, None if dist.enabled else cfg.time_budget)
+        if len(eval_ids) < len(valid_ids):
+            self.message(f"evaluating on the first {len(eval_ids):,} of {len(valid_ids):,} validation tokens "
+                         "during training (--eval-tokens); the final evaluation reads them all")
 
         step, state, elapsed_before = 0, None, 0.0
         best, bad_evals, planned = math.inf, 0, None
@@ -229,7 +240,7 @@ class LMTrainer:
 
         def evaluate(current_step: int) -> float:
             train_log.flush()
-            nll, count = total_nll(model, valid_ids, device, streams=EVAL_STREAMS, start_id=valid_start,
+            nll, count = total_nll(model, eval_ids, device, streams=EVAL_STREAMS, start_id=valid_start,
                                    autocast_dtype=cast_dtype)
             loss = nll / count
             record = {"kind": "eval", "step": current_step, "valid_loss": loss,
@@ -310,7 +321,7 @@ class LMTrainer:
                                   elapsed=elapsed_before + now - t0, total_steps=total,
                                   eta=(total - step) * (now - t0) / max(1, step - start_step) if total else None)
                     t_log, loss_sum, loss_count = now, torch.zeros((), device=device), 0
-                if step % cfg.eval_every == 0:
+                if cadence.due(step, elapsed_before + time.perf_counter() - t0):
                     valid_loss = evaluate(step)
                     if _diverged(valid_loss, tokenizer.vocab_size):
                         raise TrainingDiverged(_diverged_message(step, self.run_dir, valid_loss))
@@ -348,6 +359,27 @@ class LMTrainer:
                    "run_dir": str(self.run_dir)}
         self.emit("end", step, **summary)
         return summary
+
+
+class EvalCadence:
+    """When to evaluate: every ``eval_every`` steps, or, when only a time budget bounds the
+    run, at each :data:`EVALS_PER_BUDGET`-th of it, so that evaluation costs a bounded
+    share of the budget however fast the steps are. Under DDP the budget rule is off
+    (``budget=None``): ranks must agree on the step, and clocks differ."""
+
+    def __init__(self, eval_every: int | None, budget: float | None):
+        self.every = eval_every or (None if budget else EVAL_EVERY)
+        self.interval = budget / EVALS_PER_BUDGET if self.every is None else None
+        self.mark = 0
+
+    def due(self, step: int, elapsed: float) -> bool:
+        if self.every is not None:
+            return step % self.every == 0
+        mark = int(elapsed / self.interval)
+        if mark > self.mark:
+            self.mark = mark
+            return True
+        return False
 
 
 class DeferredLog:
