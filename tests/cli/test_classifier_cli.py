@@ -9,7 +9,9 @@ import pytest
 
 from .helpers import assert_error, run_cli
 
-TINY = ["--embedding-dim", "8", "--hidden-size", "8", "--batch-size", "16", "--threads", "1"]
+# The former defaults, bilstm on words, named: these tests check the CLI, not the data-driven
+# defaults (tests/cli/test_classifier_defaults.py), and word tokens train in a fraction of the time.
+TINY = ["--embedding-dim", "8", "--hidden-size", "8", "--batch-size", "16", "--threads", "1", "--model", "bilstm", "--tokenizer", "word"]
 GOOD = ["good", "great", "superb", "lovely"]
 BAD = ["bad", "awful", "dull", "boring"]
 FILLER = ["the", "film", "was", "plot", "and", "a", "movie", "quite", "story"]
