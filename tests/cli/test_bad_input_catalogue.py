@@ -31,7 +31,9 @@ from tests.conftest import english_like
 from .helpers import TINY, assert_error, run_cli
 from .test_classifier_cli import rows, write_tsv
 
-CLASSIFIER = ["--embedding-dim", "8", "--hidden-size", "8", "--batch-size", "16", "--threads", "1"]
+# The former defaults, bilstm on words, named: these tests check the CLI, not the data-driven
+# defaults (tests/cli/test_classifier_defaults.py), and word tokens train in a fraction of the time.
+CLASSIFIER = ["--embedding-dim", "8", "--hidden-size", "8", "--batch-size", "16", "--threads", "1", "--model", "bilstm", "--tokenizer", "word"]
 
 
 def train_lm(corpus, out, *extra):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
-from .config import config_from_dict
+from .config import config_from_dict, differs_from_saved
 
 # Options that may change when a run is resumed: they bound the run, not its maths.
 RESUMABLE_CHANGES = {"max_steps", "epochs", "time_budget", "patience", "eval_every", "keep_last", "device",
@@ -20,8 +20,9 @@ MONITORS = ("accuracy", "loss")
 class ClassifierConfig:
     """Everything that defines a classifier training run.
 
-    ``model`` and ``tokenizer`` may be None: they then default to ``bilstm`` and
-    ``word``, or, with ``init_from``, to what the language-model run used.
+    Options that are None follow the data: they are chosen when the run starts
+    (:mod:`textrnn.training.classifier_defaults`) and stored resolved in ``config.json``.
+    With ``init_from``, ``model`` and ``tokenizer`` follow the language-model run.
     """
 
     model: str | None = None
@@ -43,11 +44,11 @@ class ClassifierConfig:
     lr: float = 2e-3
     weight_decay: float = 0.01
     clip: float = 1.0
-    warmup_steps: int = 50
+    warmup_steps: int | None = None
     schedule: str = "cosine"
     min_lr_ratio: float = 0.05
-    token_dropout: float = 0.0
-    ema: float = 0.0
+    token_dropout: float | None = None
+    ema: float | None = None
     adversarial: float = 0.0
     class_weights: bool = False
     max_steps: int | None = None
@@ -77,12 +78,12 @@ class ClassifierConfig:
         need(0.0 <= self.valid_fraction < 1.0, f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
         need(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         need(self.clip >= 0, f"clip must be >= 0 (0 disables clipping), got {self.clip}")
-        need(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        need(self.warmup_steps is None or self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
         need(0.0 <= self.min_lr_ratio <= 1.0, f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        need(0.0 <= self.token_dropout < 1.0, f"token_dropout must be in [0, 1), got {self.token_dropout}")
+        need(self.token_dropout is None or 0.0 <= self.token_dropout < 1.0, f"token_dropout must be in [0, 1), got {self.token_dropout}")
         need(math.isfinite(self.adversarial) and self.adversarial >= 0,
              f"adversarial must be >= 0 (0 turns it off), got {self.adversarial}")
-        need(0.0 <= self.ema < 1.0, f"ema must be in [0, 1) (0 turns it off), got {self.ema}")
+        need(self.ema is None or 0.0 <= self.ema < 1.0, f"ema must be in [0, 1) (0 turns it off), got {self.ema}")
         need(self.lr_decay_per_layer >= 1.0, f"lr_decay_per_layer must be >= 1, got {self.lr_decay_per_layer}")
         need(self.schedule in ("cosine", "constant"), f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         need(self.monitor in MONITORS, f"monitor must be 'accuracy' or 'loss', got {self.monitor!r}")
@@ -115,6 +116,9 @@ class ClassifierConfig:
         return config_from_dict(cls, data)
 
     def resume_differences(self, saved: "ClassifierConfig") -> list[str]:
-        """Options that differ from the saved run and may not change on resume."""
+        """Options that differ from the saved run and may not change on resume.
+
+        An option left unset (None) takes the saved run's value, so it is no change.
+        """
         mine, theirs = self.to_dict(), saved.to_dict()
-        return sorted(k for k in mine if k not in RESUMABLE_CHANGES and mine[k] != theirs[k])
+        return sorted(k for k in mine if k not in RESUMABLE_CHANGES and differs_from_saved(mine[k], theirs[k]))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import random
 import time
@@ -37,13 +38,12 @@ from ..registry import get_model
 from ..tokenizers import load_tokenizer, save_tokenizer, train_tokenizer
 from . import checkpoint as ckpt
 from . import run_dir as rd
-from .classifier_config import ClassifierConfig
+from . import classifier_defaults
+from .classifier_config import RESUMABLE_CHANGES, ClassifierConfig
 from .schedule import learning_rate
 
 SORT_CHUNK_BATCHES = 50  # rows are sorted by length within chunks of this many batches
 REPLAN_AFTER = 20  # steps measured before a time budget is turned into a step plan
-DEFAULT_EPOCHS = 10  # when no max_steps, epochs or time_budget is given
-CLASSIFIER_FOR_CELL = {"lstm": "bilstm", "gru": "bigru"}
 SIZE_OPTIONS = ("embedding_dim", "hidden_size", "num_layers")
 
 
@@ -148,11 +148,7 @@ class ClassifierTrainer:
             task = rd.read_run_meta(self.run_dir).get("task")  # before the config: an LM's has other keys
             if task != "classifier":
                 raise RunError(f"{self.run_dir} is a {task} run, not a classifier run")
-            saved = ClassifierConfig.from_dict(rd.read_json(self.run_dir / rd.CONFIG_FILE, "config"))
-            changed = cfg.resume_differences(saved)
-            if changed:
-                details = ", ".join(f"{k} ({getattr(saved, k)!r} -> {getattr(cfg, k)!r})" for k in changed)
-                raise ConfigError(f"cannot resume {self.run_dir} with a changed config: {details}")
+            cfg = self.config = self._stored_config(cfg)
         train, valid, notes = load_classifier_splits(cfg.data, cfg.valid, cfg.valid_fraction, cfg.seed,
                                                      cfg.text_field, cfg.label_field, cfg.encoding_errors)
         for note in notes:
@@ -178,12 +174,8 @@ class ClassifierTrainer:
                     raise ConfigError(f"cannot initialise from {lm.path}: it uses the {lm.tokenizer_type!r} tokenizer, "
                                       f"not {cfg.tokenizer!r}; a classifier started from a language model uses "
                                       "that model's tokenizer")
-                model_name = cfg.model or CLASSIFIER_FOR_CELL.get(lm.cell)
-                if model_name is None:
-                    raise ConfigError(f"cannot initialise from {lm.path}: no classifier model has a {lm.cell!r} cell; "
-                                      f"classifiers exist for {', '.join(CLASSIFIER_FOR_CELL)}")
-            else:
-                model_name = cfg.model or "bilstm"
+            cfg = self.config = self._resolve_defaults(cfg, train.texts, len(valid.texts), lm)
+            model_name = cfg.model
             info = get_model(model_name, task="classifier")
             values = dict(cfg.model_options)
             fields = {row["name"] for row in info.option_rows()}
@@ -201,7 +193,7 @@ class ClassifierTrainer:
             if lm is not None:
                 tokenizer = lm.tokenizer
             else:
-                tokenizer = train_tokenizer(cfg.tokenizer or "word", train.texts, **cfg.tokenizer_options)
+                tokenizer = train_tokenizer(cfg.tokenizer, train.texts, **cfg.tokenizer_options)
 
         train_ids, cut_train = encode_texts(tokenizer, train.texts, cfg.max_length)
         valid_ids, cut_valid = encode_texts(tokenizer, valid.texts, cfg.max_length)
@@ -243,6 +235,27 @@ class ClassifierTrainer:
             })
         return (tokenizer, model, info, names, train_ids, y_train, valid_ids, y_valid, resuming)
 
+    def _stored_config(self, given: ClassifierConfig) -> ClassifierConfig:
+        """The run's stored config, with the options given now laid over it.
+
+        Only options that bound the run may change on resume; an option left unset takes
+        the stored value, so ``--resume`` needs no flag of the first run repeated.
+        """
+        saved = ClassifierConfig.from_dict(rd.read_json(self.run_dir / rd.CONFIG_FILE, "config"))
+        changed = given.resume_differences(saved)
+        if changed:
+            details = ", ".join(f"{k} ({getattr(saved, k)!r} -> {getattr(given, k)!r})" for k in changed)
+            raise ConfigError(f"cannot resume {self.run_dir} with a changed config: {details}")
+        bounds = {k: getattr(given, k) for k in RESUMABLE_CHANGES if getattr(given, k) is not None}
+        return dataclasses.replace(saved, **bounds)
+
+    def _resolve_defaults(self, cfg: ClassifierConfig, train_texts, valid_texts: int, lm) -> ClassifierConfig:
+        """Fill the options left unset from the data, and say what was chosen and why."""
+        resolved, lines = classifier_defaults.resolve_for(cfg, train_texts, valid_texts, lm)
+        for line in lines:
+            self.message(line)
+        return resolved
+
     def _optimizer(self, model, device) -> tuple[torch.optim.Optimizer, list[list[torch.nn.Parameter]]]:
         """AdamW with one parameter group per layer group (bottom to top).
 
@@ -266,8 +279,8 @@ class ClassifierTrainer:
 
     # -- the loop -----------------------------------------------------------
     def run(self) -> dict:
-        cfg = self.config
         (tokenizer, model, info, names, train_ids, y_train, valid_ids, y_valid, resuming) = self._setup()
+        cfg = self.config  # with the defaults resolved, or the stored config of a resumed run
         device = resolve_device(cfg.device)
         if cfg.threads is not None:
             # process-wide: on a busy CPU one thread per process beats threads that wait on each other
@@ -320,8 +333,6 @@ class ClassifierTrainer:
         if cfg.epochs is not None:
             epoch_steps = max(1, math.ceil(cfg.epochs * per_epoch))
             limit = epoch_steps if limit is None else min(limit, epoch_steps)
-        if limit is None and cfg.time_budget is None:
-            limit = DEFAULT_EPOCHS * per_epoch
         if limit is not None and cfg.time_budget is None:
             planned = limit
         eval_every = cfg.eval_every or per_epoch

@@ -113,14 +113,14 @@ class TrainConfig:
         An option left unset (None) takes the saved run's value, so it is no change.
         """
         mine, theirs = self.to_dict(), saved.to_dict()
-        return sorted(k for k in mine if k not in RESUMABLE_CHANGES and _changed(mine[k], theirs[k]))
+        return sorted(k for k in mine if k not in RESUMABLE_CHANGES and differs_from_saved(mine[k], theirs[k]))
 
     def unresolved(self) -> list[str]:
         """Options still None that the data-driven defaults fill (textrnn.training.lm_defaults)."""
         return [k for k in AUTO_FIELDS if getattr(self, k) is None] + (["sampling"] if self.sampling == "auto" else [])
 
 
-def _changed(given: Any, saved: Any) -> bool:
+def differs_from_saved(given: Any, saved: Any) -> bool:
     """An option given now differs from the saved one; unset options (None, empty, "auto")
     never do, and option tables compare only the keys given."""
     if given is None or given == [] or given == {} or given == "auto":

@@ -156,8 +156,9 @@ def describe_sources(config, sources: dict[str, str]) -> list[str]:
     for name, why in sources.items():
         if why == "set":
             continue
-        if name.startswith("model_options."):
-            value = config.model_options[name.split(".", 1)[1]]
+        if "." in name:  # an entry of an option table: model_options.dropout, tokenizer_options.vocab_size
+            table, key = name.split(".", 1)
+            value = getattr(config, table)[key]
         else:
             value = getattr(config, name)
         lines.append(f"{name} = {value!r}  ({why})")

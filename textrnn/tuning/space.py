@@ -345,13 +345,14 @@ def _default_model(task: str, init_from: str | None) -> str:
     """The model a config without ``model`` trains (what the trainers pick)."""
     if task == "lm":
         return "lstm"
+    from ..training.classifier_defaults import CLASSIFIER_FOR_CELL, MODEL
+
     if init_from:
         from ..training import run_dir as rd
-        from ..training.classifier_trainer import CLASSIFIER_FOR_CELL
 
         cell = rd.read_run_meta(Path(init_from)).get("model")
-        return CLASSIFIER_FOR_CELL.get(cell, "bilstm")
-    return "bilstm"
+        return CLASSIFIER_FOR_CELL.get(cell, MODEL)
+    return MODEL
 
 
 def _no_unknown(table: dict, allowed, prefix: str, suffix: str) -> None:
