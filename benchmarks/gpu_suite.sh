@@ -63,6 +63,12 @@ section "time to quality" "$(budget 380 120)" $PY benchmarks/time_to_quality.py 
   --configs ts-3x768,ts-2x512 --bare-modes random --work "$RUNS/ttq" $( [ "$QUICK" = 1 ] && echo --budget 5)
 grep -h '^{"config"' "$LOG" > "$OUT/ttq.jsonl" 2>/dev/null
 section "gpu tests" "$(budget 150 90)" $PY -m pytest -q -rA -p no:cacheprovider tests/gpu
+# Issue 21: each recurrent family, 60 s on the same split with its defaults (the 3x768 LSTM is above).
+for family in ${FAMILIES:-mingru xlstm}; do
+  section "family $family" "$(budget 85 30)" $TRAIN "$RUNS/ttq/ts_train.txt" --valid "$RUNS/ttq/ts_valid.txt" \
+    --model "$family" --out "$RUNS/$family" --time-budget "$(budget 60 5)"
+  best_valid "$RUNS/$family" "family-$family"
+done
 # A deep LSTM with DropConnect must learn on cuDNN (it once sat at unigram loss); if the
 # test says it does not, the time-to-quality recipes below run without DropConnect.
 WDROP=0.3; WDROP_B=0.2
