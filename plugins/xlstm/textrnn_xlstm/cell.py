@@ -94,7 +94,7 @@ def chunkwise(q, k, v, log_i, log_f, state: State, chunk_size: int) -> tuple[tor
     entering = []
     for index in range(chunks):
         entering.append((c, n, m))
-        m_new = torch.maximum(total[..., index] + m, local_max[..., index])  # (B, H)
+        m_new = torch.maximum(total[..., index] + m, local_max[..., index]).detach()  # (B, H)
         old = torch.exp(total[..., index] + m - m_new)
         new = torch.exp(local_max[..., index] - m_new)
         c = old[..., None, None] * c + new[..., None, None] * local_c[:, :, index]
