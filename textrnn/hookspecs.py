@@ -56,7 +56,7 @@ def on_training_event(event):
 
 
 @hookspec
-def register_commands(cli: "typer.Typer") -> None:
+def register_commands(cli: typer.Typer):
     """Add commands to the ``textrnn`` command line, as llm's plugins do.
 
     Called once when the CLI starts, before arguments are parsed, so the commands

@@ -18,7 +18,7 @@ __version__ = textrnn.__version__
 
 
 def serve(
-    runs: list[str] = typer.Argument(..., metavar="RUN...", help="Runs to serve, each RUN (named after its directory) or NAME=RUN."),
+    runs: list[str] = typer.Argument(..., help="Runs to serve, each RUN (named after its directory) or NAME=RUN."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes the server to the network."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="TEXTRNN_API_KEY",
