@@ -76,7 +76,7 @@ class Metrics:
                  [f"textrnn_tokens_total{_labels(k)} {v}" for k, v in sorted(self.tokens.items())]),
                 ("textrnn_request_duration_seconds", "histogram", "Time from request to the end of the response.",
                  self.latency.lines("textrnn_request_duration_seconds")),
-                ("textrnn_time_to_first_token_seconds", "histogram", "Time from request to the first generated text.",
+                ("textrnn_time_to_first_token_seconds", "histogram", "Time from request to the first generated text, of streamed requests.",
                  self.first_token.lines("textrnn_time_to_first_token_seconds")),
             ]
         for name, (help_text, values) in gauges.items():
