@@ -77,7 +77,7 @@ class LiveServer:
                                         env={**os.environ, **(env or {})})
         self._wait_until_up()
 
-    def _wait_until_up(self, timeout: float = 60.0) -> None:
+    def _wait_until_up(self, timeout: float = 240.0) -> None:  # generous: CI machines may be busy
         import httpx
 
         deadline = time.monotonic() + timeout
@@ -109,6 +109,6 @@ API_KEY = "test-key"
 @pytest.fixture(scope="session")
 def server(runs):
     """One server for the live and browser tests; the API key comes from TEXTRNN_API_KEY, as documented."""
-    live = LiveServer(runs, "--max-tokens", "100000", "--request-timeout", "1.5", env={"TEXTRNN_API_KEY": API_KEY})
+    live = LiveServer(runs, "--max-tokens", "10000000", "--request-timeout", "1.5", env={"TEXTRNN_API_KEY": API_KEY})
     yield live
     assert live.stop() == 0

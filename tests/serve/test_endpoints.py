@@ -199,3 +199,12 @@ def test_cors_is_off_unless_an_origin_is_given(runs):
     with make_client(runs, cors_origins=("https://example.org",)) as client:
         response = client.options("/v1/completions", headers=preflight)
         assert response.headers["access-control-allow-origin"] == "https://example.org"
+
+
+def test_serve_command_refuses_bad_runs_with_one_error_line(tmp_path, runs):
+    from tests.cli.helpers import assert_error
+
+    assert_error(run_cli("serve", tmp_path / "missing"), "missing")
+    assert_error(run_cli("serve", f"a={runs['lm']}", f"a={runs['clf']}"), "two runs are served as 'a'")
+    assert_error(run_cli("serve", "../x=y"), "model name")
+    assert_error(run_cli("serve", runs["lm"], "--max-n", "64", "--max-batch", "8"), "--max-n (64) cannot exceed")
