@@ -6,7 +6,12 @@ the specs below. First-party plugins in ``plugins/`` use exactly these hooks.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:
+    import typer
 
 hookspec = pluggy.HookspecMarker("textrnn")
 hookimpl = pluggy.HookimplMarker("textrnn")
@@ -47,4 +52,17 @@ def on_training_event(event):
     :param event: a :class:`textrnn.events.TrainingEvent` with ``kind`` (``"start"``,
         ``"step"``, ``"eval"``, ``"checkpoint"`` or ``"end"``), ``step`` and a
         ``metrics`` dict. Called on rank 0 only. Return value is ignored.
+    """
+
+
+@hookspec
+def register_commands(cli: typer.Typer):
+    """Add commands to the ``textrnn`` command line, as llm's plugins do.
+
+    Called once when the CLI starts, before arguments are parsed, so the commands
+    appear in ``textrnn --help``. Import heavy libraries (torch, web servers) inside the
+    command function, not at module level: every CLI start pays for this hook.
+
+    :param cli: the root :class:`typer.Typer` app; add commands with
+        ``@cli.command("name")`` or groups with ``cli.add_typer(...)``.
     """

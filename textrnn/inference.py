@@ -6,7 +6,9 @@
   keeps the final state and returns the last position's logits (B, V);
 * ``step(ids)`` feeds one token per row (B,) and returns the next logits (B, V);
 * ``reorder(index)`` selects or repeats batch rows of the carried state (beam search,
-  dropping finished samples, expanding one primed prompt into many samples).
+  dropping finished samples, expanding one primed prompt into many samples);
+* ``load_state(state)`` replaces the carried state, for example with rows of several
+  separately primed prompts joined by :func:`join_batch` (continuous batching).
 
 For the first-party ``RecurrentLanguageModel`` (lstm, gru, rnn) the step is hand-fused:
 weights are arranged once, layer 0's input projection becomes a row lookup in a
@@ -56,6 +58,10 @@ class Stepper:
         """Keep batch rows ``index`` (B',) of the state, in that order; rows may repeat."""
         raise NotImplementedError
 
+    def load_state(self, state: Any) -> None:
+        """Carry ``state`` (the shape of :attr:`state`, any batch size) from now on."""
+        raise NotImplementedError
+
     @property
     def state(self) -> Any:
         raise NotImplementedError
@@ -83,6 +89,13 @@ def select_batch(state: Any, index: torch.Tensor) -> Any:
     return type(state)(select_batch(s, index) for s in state)
 
 
+def join_batch(states: list[Any]) -> Any:
+    """Concatenate the batch rows of several states of one structure (see :func:`select_batch`)."""
+    if isinstance(states[0], torch.Tensor):
+        return torch.cat(states, dim=1)
+    return type(states[0])(join_batch(list(parts)) for parts in zip(*states))
+
+
 class ModuleStepper(Stepper):
     """Generic path: ``model(ids[:, None], state)`` per token.
 
@@ -107,6 +120,9 @@ class ModuleStepper(Stepper):
     @_inference
     def reorder(self, index):
         self._state = select_batch(self._state, index)
+
+    def load_state(self, state):
+        self._state = state
 
     @property
     def state(self):
@@ -240,6 +256,10 @@ class FusedRecurrentStepper(Stepper):
     @_inference
     def reorder(self, index):
         self._load_state(tuple(s.index_select(1, index) for s in self._state))
+
+    @_inference
+    def load_state(self, state):
+        self._load_state(tuple(state))
 
     @_inference
     def step(self, ids):
@@ -388,6 +408,9 @@ class CudaGraphStepper(Stepper):
 
     def reorder(self, index):
         self.inner.reorder(index)
+
+    def load_state(self, state):
+        self.inner.load_state(state)
 
     @_inference
     def step(self, ids):

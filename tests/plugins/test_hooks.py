@@ -14,7 +14,7 @@ HOOKS = [name for name, fn in vars(hookspecs).items() if callable(fn) and hasatt
 
 
 def test_hooks_have_param_docs():
-    assert set(HOOKS) == {"register_models", "register_tokenizers", "on_training_event"}
+    assert set(HOOKS) == {"register_models", "register_tokenizers", "on_training_event", "register_commands"}
     for name in HOOKS:
         fn = getattr(hookspecs, name)
         for param in inspect.signature(fn).parameters:

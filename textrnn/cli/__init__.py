@@ -36,5 +36,26 @@ from . import plot, runs  # noqa: E402,F401  (comparing runs: `runs list|show`, 
 from . import tune  # noqa: E402,F401  (hyperparameter search: `tune`, and the hidden per-trial `tune-trial`)
 
 
+
+
+def register_plugin_commands(cli: typer.Typer) -> None:
+    """Let plugins add their commands (the ``register_commands`` hook).
+
+    A plugin that fails to load is reported by the command that runs, not here: a broken
+    or strict-mode plugin set must not stop ``textrnn --help`` from answering.
+    """
+    from ..errors import TextrnnError
+    from ..plugins import get_plugin_manager
+
+    try:
+        manager = get_plugin_manager()
+    except TextrnnError:
+        return
+    manager.hook.register_commands(cli=cli)
+
+
+register_plugin_commands(app)
+
+
 def main() -> None:
     app()
