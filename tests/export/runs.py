@@ -25,7 +25,7 @@ def train_classifier(out: Path) -> Path:
     return out
 
 
-def scramble_weights(run: Path, seed: int = 0, std: float = 0.6) -> None:
+def scramble_weights(run: Path, seed: int = 0, std: float = 2.5) -> None:
     """Replace the best weights by random ones of a larger spread, saved as a new best checkpoint.
 
     Three training steps leave a model whose greedy text repeats one token forever, which
