@@ -42,3 +42,20 @@ def test_example_greedy_text_equals_textrnns(tied_lm_run, tmp_path, prompt):
     expected = textrnn.load(tied_lm_run).generate(prompt=prompt, max_tokens=60, greedy=True)[0]
     assert len(set(expected)) >= 4  # scrambled weights: not one token repeated, which a broken state could match
     assert example_text(out, prompt, 60) == prompt + expected
+
+
+@pytest.mark.parametrize("tokenizer", [["word"], ["bpe", "--vocab-size", "320"]])
+def test_example_reads_word_and_sentencepiece_tokenizers(corpus, tmp_path, tokenizer):
+    import textrnn
+
+    from .runs import scramble_weights, train_lm
+
+    run = train_lm(tmp_path / "run", corpus, "--model", "gru", "--hidden-size", "8", "--embedding-dim", "8",
+                   "--num-layers", "1", "--tokenizer", *tokenizer)
+    scramble_weights(run)
+    out = tmp_path / "onnx"
+    assert run_cli("export", run, "--format", "onnx", "--out", out).exit_code == 0
+    prompt = "the cat sat\non a mat "
+    expected = textrnn.load(run).generate(prompt=prompt, max_tokens=30, greedy=True)[0]
+    assert len(set(expected)) >= 3  # not one token repeated
+    assert example_text(out, prompt, 30) == prompt + expected
