@@ -502,8 +502,9 @@ class CudaGraphStepper(Stepper):
 FUSED_LAYOUT = "embedding-rnn-decoder"
 
 
-def _is_recurrent_lm(model: nn.Module) -> bool:
-    """True for a model that declares the fused layout and whose cell the fused step knows."""
+def has_fused_layout(model: nn.Module) -> bool:
+    """True for a model that declares the fused layout and whose cell the fused step knows
+    (also what :mod:`textrnn.export` needs to write a language model out)."""
     if vars(type(model)).get("fused_step_layout") != FUSED_LAYOUT or getattr(model, "cell", None) not in _GATES:
         return False
     rnn = model.rnn
@@ -525,7 +526,7 @@ def make_stepper(model: nn.Module, device: str | torch.device = "cpu", *, fused:
     :param native: ``False`` keeps the PyTorch fused step on the CPU.
     """
     device = torch.device(device)
-    if fused and _is_recurrent_lm(model):
+    if fused and has_fused_layout(model):
         if device.type == "cuda":
             return CudaGraphStepper(FusedRecurrentStepper(model))
         if native and device.type == "cpu" and all(p.dtype == torch.float32 for p in model.parameters()):

@@ -41,6 +41,10 @@ class RecurrentClassifier(nn.Module):
     (:meth:`init_from_language_model`).
     """
 
+    # Lets textrnn.export rebuild the forward pass as an ONNX graph: embedding -> rnn over the real
+    # tokens -> ``pool`` (or the final states, for "last") -> head. Set on this class only.
+    classifier_layout = "embedding-rnn-pool-head"
+
     def __init__(self, vocab_size: int, options: RecurrentClassifierOptions, cell: str = "lstm"):
         super().__init__()
         self.options = options
@@ -90,7 +94,7 @@ class RecurrentClassifier(nn.Module):
             out, _ = pad_packed_sequence(packed_out, batch_first=True)  # (B, T', D*H), T' = max length
             steps = torch.arange(out.size(1), device=out.device)
             mask = steps.unsqueeze(0) < lengths.to(out.device).unsqueeze(1)  # (B, T') True on real tokens
-            pooled = self._pool(out, mask, lengths.to(out.device))
+            pooled = self.pool(out, mask, lengths.to(out.device))
         return self.head(self.output_dropout(pooled))  # (B, num_classes)
 
     def _recurrent(self, packed: PackedSequence):
@@ -114,7 +118,9 @@ class RecurrentClassifier(nn.Module):
                      else final.index_select(1, order))
         return PackedSequence(out, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices), final
 
-    def _pool(self, out: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def pool(self, out: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """One vector per text (B, P) from the top layer's states ``out`` (B, T, D*H), ``mask`` (B, T)
+        True on real tokens and ``lengths`` (B,); every pooling but "last", which reads the final states."""
         pooling = self.options.pooling
         if pooling == "attention":
             return self.attention(out, mask)
