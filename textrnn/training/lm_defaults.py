@@ -76,11 +76,11 @@ def expected_passes(profile: DataProfile, parameters: int) -> float | None:
 
 
 def granularity_of(tokenizer) -> str:
-    """What a token is, for the defaults: "char" for any vocabulary of at most
+    """What a token is, for the defaults (``tokenizer`` is a trained tokenizer, or a class): "char" for any vocabulary of at most
     :data:`CHAR_VOCAB` symbols (a word tokenizer over space-separated characters, as PTB's
     character files, is character-level text), else the tokenizer's own ``granularity``;
     plugin tokenizers that do not say count as subword."""
-    if tokenizer.vocab_size <= CHAR_VOCAB:
+    if not isinstance(tokenizer, type) and tokenizer.vocab_size <= CHAR_VOCAB:  # a class: not trained yet
         return "char"
     value = getattr(tokenizer, "granularity", "subword")
     return value if value in GRANULARITIES else "subword"
