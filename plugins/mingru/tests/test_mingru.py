@@ -101,9 +101,11 @@ def test_generation_steps_with_the_model_step_and_matches_forward():
     with torch.no_grad():
         expected, _ = model(ids)
     got = [stepper.prime(ids[:, :4])]
+    buffers = [s.data_ptr() for s in stepper.state]
     for t in range(4, 9):
         got.append(stepper.step(ids[:, t]).clone())
     torch.testing.assert_close(torch.stack(got, dim=1), expected[:, 3:], atol=1e-5, rtol=1e-4)
+    assert [s.data_ptr() for s in stepper.state] == buffers  # updated in place, as a CUDA graph replay needs
     stepper.reorder(torch.tensor([2, 2]))  # beam search keeps row 2 twice
     assert stepper.state[0].shape[1] == 2
     torch.testing.assert_close(stepper.state[0][:, 0], stepper.state[0][:, 1])
