@@ -13,8 +13,10 @@
 For the first-party ``RecurrentLanguageModel`` (lstm, gru, rnn) the step is hand-fused:
 weights are arranged once, layer 0's input projection becomes a row lookup in a
 precomputed (V, G*H) table, and the state is updated in place. On CUDA that step is
-captured once in a CUDA graph and replayed. Any other LM falls back to calling the
-module with a length-1 sequence.
+captured once in a CUDA graph and replayed. A model with its own one-token form
+(:class:`RecurrentStep`: ``step(ids, state)``, as the scan-trained families have) is
+stepped with it, and on CUDA that step is captured and replayed the same way. Any other
+LM falls back to calling the module with a length-1 sequence.
 
 A stepper copies or shares the weights when it is built: build a new one after the weights change.
 It assumes the model is in eval mode (dropout off) and runs under ``torch.inference_mode``.
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -127,6 +129,74 @@ class ModuleStepper(Stepper):
     @property
     def state(self):
         return self._state
+
+
+@runtime_checkable
+class RecurrentStep(Protocol):
+    """An LM with an O(1) one-token form beside its window ``forward``.
+
+    ``step(ids, state)`` takes one token per row, ids (B,), and the state ``forward``
+    returns (``None`` for the zero state); it returns ``(logits (B, V), state)`` equal to
+    ``forward(ids[:, None], state)`` without the time axis. Models trained with a parallel
+    scan implement it so that generation does not run the scan's machinery per token.
+    """
+
+    def step(self, ids: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]: ...
+
+
+def step_window(model: RecurrentStep, ids: torch.Tensor, state: State | None = None):
+    """``model.step`` over a window, ids (B, T) -> (logits (B, T, V), state): the one-token
+    form run where ``forward`` would be, to test one against the other or time them."""
+    logits = []
+    for t in range(ids.shape[1]):
+        step_logits, state = model.step(ids[:, t], state)  # (B, V)
+        logits.append(step_logits)
+    return torch.stack(logits, dim=1), state
+
+
+class ModelStepStepper(Stepper):
+    """Steps a :class:`RecurrentStep` model with its own ``step``.
+
+    The state lives in buffers that keep their identity while the batch size is unchanged
+    (each step's new state is copied into them), so :class:`CudaGraphStepper` can capture
+    and replay the step as it does the fused one.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self._state: State | None = None
+        self.layout_version = 0  # bumped whenever the buffers are reallocated
+
+    @property
+    def state(self) -> State | None:
+        return self._state
+
+    def _load_state(self, state: State) -> None:
+        if self._state is not None and [s.shape for s in self._state] == [s.shape for s in state]:
+            for buffer, value in zip(self._state, state):
+                buffer.copy_(value)
+            return
+        self._state = tuple(s.contiguous().clone() for s in state)
+        self.layout_version += 1
+
+    @_inference
+    def prime(self, ids):
+        logits, state = self.model(ids)  # (B, T, V): the parallel window form
+        self._load_state(state)
+        return logits[:, -1]
+
+    @_inference
+    def step(self, ids):
+        logits, state = self.model.step(ids, self._state)  # (B, V)
+        if self._state is None:  # not primed: start from the zero state
+            self._load_state(state)
+        for buffer, value in zip(self._state, state):
+            buffer.copy_(value)
+        return logits
+
+    @_inference
+    def reorder(self, index):
+        self._load_state(select_batch(self._state, index))
 
 
 @dataclass
@@ -383,14 +453,14 @@ class NativeRecurrentStepper(FusedRecurrentStepper):
 
 
 class CudaGraphStepper(Stepper):
-    """Replays a CUDA graph of :class:`FusedRecurrentStepper`'s step.
+    """Replays a CUDA graph of :class:`FusedRecurrentStepper`'s or :class:`ModelStepStepper`'s step.
 
     The step is captured per batch size with static input ids and the stepper's state
     buffers; ``step`` copies the ids in, replays and returns the static logits buffer.
     If capture fails the stepper warns once and runs the fused step without a graph.
     """
 
-    def __init__(self, inner: FusedRecurrentStepper):
+    def __init__(self, inner: FusedRecurrentStepper | ModelStepStepper):
         self.inner = inner
         self.enabled = True
         self._graph = None
@@ -519,7 +589,8 @@ def make_stepper(model: nn.Module, device: str | torch.device = "cpu", *, fused:
     """Return the fastest stepper for ``model`` (already on ``device``, in eval mode).
 
     :param model: an LM with ``forward(ids, state=None) -> (logits, state)``.
-    :param device: where the model lives; on CUDA the fused step is replayed as a CUDA graph;
+    :param device: where the model lives; on CUDA the fused step (or a :class:`RecurrentStep`
+        model's own step) is replayed as a CUDA graph;
         on the CPU, in float32, one-row steps run compiled (:mod:`textrnn.native`) where a C
         compiler is available.
     :param fused: ``False`` forces the generic :class:`ModuleStepper` (for tests and comparisons).
@@ -534,4 +605,7 @@ def make_stepper(model: nn.Module, device: str | torch.device = "cpu", *, fused:
             if lib is not None:
                 return NativeRecurrentStepper(model, lib)
         return FusedRecurrentStepper(model)
+    if fused and isinstance(model, RecurrentStep):
+        stepper = ModelStepStepper(model)
+        return CudaGraphStepper(stepper) if device.type == "cuda" else stepper
     return ModuleStepper(model)

@@ -78,6 +78,21 @@ def test_sigkill_then_resume_is_bitwise_identical(reference, tmp_path, fault):
     assert final_weights(run) == expected
 
 
+# The scan-trained families carry other states: hawk's is (h, the convolution's last inputs),
+# a 4-D tensor among them. mingru's (h,) is the LSTM's case again, so it runs with -m slow.
+@pytest.mark.parametrize("model", ["hawk", pytest.param("mingru", marks=pytest.mark.slow)])
+def test_scan_family_resumes_bitwise_identical(tmp_path, model):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(english_like(30_000, seed=4), encoding="utf-8")
+    train(corpus, tmp_path / "clean", "--model", model)
+    run = tmp_path / "run"
+    killed = train(corpus, run, "--model", model, fault="after-eval:16", check=False)
+    assert killed.returncode == -signal.SIGKILL
+    resumed = train(corpus, run, "--model", model, "--resume")
+    assert "resuming" in resumed.stderr
+    assert final_weights(run) == final_weights(tmp_path / "clean")
+
+
 def test_sigterm_saves_and_exits_143(reference, tmp_path):
     corpus, expected = reference
     run = tmp_path / "run"
