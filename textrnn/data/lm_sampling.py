@@ -166,7 +166,7 @@ class DeviceSampler:
 
     def next(self, cursor: Cursor) -> tuple[Batch, Cursor]:
         batch, after = self.sampler.next(cursor)
-        if batch.inputs.device != self.device:
+        if batch.inputs.device.type != self.device.type:
             pinned = self.device.type == "cuda"
             data = torch.stack([batch.inputs, batch.targets])
             data = (data.pin_memory() if pinned else data).to(self.device, non_blocking=pinned)
