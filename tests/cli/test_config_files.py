@@ -41,7 +41,9 @@ def test_config_file_sets_every_option(small_corpus, tmp_path):
     saved = json.loads((run / "config.json").read_text())
     assert (saved["max_steps"], saved["eval_every"], saved["batch_size"], saved["seq_len"], saved["lr"],
             saved["seed"]) == (6, 3, 4, 16, 0.01, 7)
-    assert saved["model_options"] == {"hidden_size": 16, "embedding_dim": 8, "num_layers": 1}
+    given = {"hidden_size": 16, "embedding_dim": 8, "num_layers": 1}
+    assert {k: saved["model_options"][k] for k in given} == given  # the rest: defaults resolved from the data
+    assert saved["model_options"]["init"] == "torch"
     meta = json.loads((run / "run.json").read_text())
     assert meta["model_options"]["hidden_size"] == 16 and meta["status"] == "finished"
 
@@ -63,7 +65,8 @@ def test_flags_given_override_the_file_and_defaults_do_not(tmp_path):
     # given flags win, even when they equal the default (32, 1337); untouched flags keep the file's values
     assert (resolved["batch_size"], resolved["seed"]) == (32, 1337)
     assert (resolved["lr"], resolved["max_steps"], resolved["seq_len"]) == (0.01, 6, 16)
-    assert resolved["model_options"] == {"hidden_size": 64, "embedding_dim": 8, "num_layers": 1, "dropout": 0.1}
+    given = {"hidden_size": 64, "embedding_dim": 8, "num_layers": 1, "dropout": 0.1}
+    assert {k: resolved["model_options"][k] for k in given} == given
     assert resolved["optimizer"] == "adamw"  # neither in the file nor given: the default
 
 

@@ -83,8 +83,9 @@ class WindowSampler:
         self.rows = slice(rank * self.local_batch, (rank + 1) * self.local_batch)
         self.stream_len = (len(tokens) - 1) // batch_size  # each stream's targets end within the corpus
         self.max_len = seq_len if mode != "streams" else int(seq_len * 1.2) + 1
-        needed = (seq_len + 1) if mode == "random" else batch_size * (seq_len + 1)
-        if len(tokens) < needed or (mode != "random" and self.stream_len < seq_len):
+        # Every mode asks for one full batch of distinct windows, so that a corpus too short
+        # for the streams is refused the same way whichever order reads it.
+        if len(tokens) < batch_size * (seq_len + 1) or self.stream_len < seq_len:
             raise CorpusError(
                 f"training text is too short: {len(tokens)} tokens cannot fill one window of "
                 f"{batch_size} streams x {seq_len + 1} tokens; lower --batch-size or --seq-len")

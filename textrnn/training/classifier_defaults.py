@@ -72,11 +72,11 @@ def profile_of(train_texts: Iterable[str], valid_texts: int, device: str = "cpu"
     return DataProfile(len(texts), total, len(words), len(chars), valid_texts, device, time_budget)
 
 
-def epochs_for(profile: DataProfile) -> tuple[int, str]:
+def epochs_for(profile: DataProfile) -> tuple[float, str]:
     """8 epochs at SST-2's size; more for smaller sets (each epoch is fewer steps), fewer for larger."""
     scaled = EPOCHS * math.sqrt(REFERENCE_TEXTS / max(1, profile.train_texts))
     low, high = EPOCH_RANGE
-    epochs = int(min(high, max(low, round(scaled))))
+    epochs = float(min(high, max(low, round(scaled))))  # a float, as the config field and TOML read it back
     return epochs, (f"{EPOCHS} at SST-2's {REFERENCE_TEXTS:,} texts, times sqrt({REFERENCE_TEXTS:,} / "
                     f"{profile.train_texts:,}), within {low} to {high}")
 
