@@ -45,7 +45,7 @@ def test_print_config_shows_each_resolved_value_with_its_source():
     notes = header(result)
     assert result.stdout.startswith("# defaults for 1,800 training texts")
     assert notes["model"].startswith("'bigru'  (") and notes["tokenizer"].startswith("'unigram'  (")
-    assert notes["epochs"].startswith("16  (8 at SST-2's 6,920 texts, times sqrt(6,920 / 1,800)")
+    assert notes["epochs"].startswith("16.0  (8 at SST-2's 6,920 texts, times sqrt(6,920 / 1,800)")
     assert notes["tokenizer_options.vocab_size"].startswith("326  (256 byte pieces")
     assert notes["model_options.pooling"].startswith("'attention'  (measured best on SST-2")
     body = result.stdout
