@@ -49,7 +49,7 @@ def test_print_config_shows_each_resolved_value_with_its_source():
     assert notes["tokenizer_options.vocab_size"].startswith("326  (256 byte pieces")
     assert notes["model_options.pooling"].startswith("'attention'  (measured best on SST-2")
     body = result.stdout
-    for line in ('model = "bigru"', "epochs = 16", "ema = 0.99", "token_dropout = 0.2", "vocab_size = 326",
+    for line in ('model = "bigru"', "epochs = 16.0", "ema = 0.99", "token_dropout = 0.2", "vocab_size = 326",
                  'pooling = "attention"'):
         assert f"\n{line}\n" in body, line
 
