@@ -56,7 +56,9 @@ class LabelledData:
 
 def default_labelled() -> Path:
     """The embedded synthetic sentiment sample, ``corpora/sentiment.tsv``."""
-    path = Path(__file__).resolve().parents[2] / "corpora" / "sentiment.tsv"
+    from .text import embedded
+
+    path = embedded("sentiment.tsv")
     if not path.is_file():
         raise CorpusError(f"the embedded sentiment sample is missing ({path}); pass DATA "
                           "(or rebuild it with python corpora/make_sentiment.py)")

@@ -13,9 +13,20 @@ TEXT_SUFFIXES = {".txt", ".text", ".md", ".rst", ""}
 BINARY_SNIFF_BYTES = 8192
 
 
+def embedded(name: str) -> Path:
+    """A file of the repository's ``corpora/``: beside the package in a checkout or an
+    editable install, under ``<prefix>/share/textrnn/corpora`` after ``pip install .``
+    (pyproject's data-files put it there)."""
+    import sys
+
+    beside = Path(__file__).resolve().parents[2] / "corpora" / name
+    installed = Path(sys.prefix) / "share" / "textrnn" / "corpora" / name
+    return beside if beside.is_file() or not installed.is_file() else installed
+
+
 def default_corpus() -> Path:
     """The embedded default corpus shipped in the repository's ``corpora/``."""
-    path = Path(__file__).resolve().parents[2] / "corpora" / "pydocs.txt"
+    path = embedded("pydocs.txt")
     if not path.is_file():
         raise CorpusError(f"the embedded default corpus is missing ({path}); pass a CORPUS file")
     return path
