@@ -174,7 +174,7 @@ class LMTrainer:
         cadence = EvalCadence(cfg.eval_every, None if dist.enabled else cfg.time_budget)
         if len(eval_ids) < len(valid_ids):
             self.message(f"evaluating on the first {len(eval_ids):,} of {len(valid_ids):,} validation tokens "
-                         "during training (--eval-tokens); the final evaluation reads them all")
+                         "during training (--eval-tokens); the summary and `textrnn evaluate` read them all")
 
         step, state, elapsed_before = 0, None, 0.0
         best, bad_evals, planned = math.inf, 0, None
@@ -188,7 +188,9 @@ class LMTrainer:
             if dist.enabled and "rank_rng" in meta["rng"]:
                 torch.set_rng_state(found.tensors("rng")["rank_torch"][dist.rank].clone())
             step, best, bad_evals = meta["step"], meta["best_valid_loss"], meta["bad_evals"]
-            cursor = Cursor.from_dict(meta["sampler"])
+            # Checkpoints from before the sampler stored no cursor: they read fixed streams.
+            cursor = Cursor.from_dict(meta["sampler"]) if "sampler" in meta else \
+                Cursor(step, step // windows, (step % windows) * cfg.seq_len)
             planned, elapsed_before = meta.get("planned_steps"), meta.get("elapsed", 0.0)
             if dist.is_main:
                 rd.truncate_metrics(self.run_dir, step)
