@@ -31,7 +31,7 @@ def tied_lm_run(tmp_path_factory, corpus):
     """A char LSTM, 2 x 16 units, with tied input and output embeddings and scrambled weights."""
     run = train_lm(tmp_path_factory.mktemp("lm") / "run", corpus, "--hidden-size", "16", "--embedding-dim", "16",
                    "--num-layers", "2", "--tie-weights")
-    scramble_weights(run)
+    scramble_weights(run, seed=2)  # a seed whose greedy text keeps changing from both test prompts
     return run
 
 

@@ -32,16 +32,45 @@ def example_text(export_dir: Path, prompt: str, tokens: int) -> str:
     return result.stdout[:-1]
 
 
+def assert_greedy_under_textrnn(loaded, prompt: str, generated: str, tolerance: float = 1e-3) -> None:
+    """Each generated token is textrnn's argmax given the text before it, up to a float tie.
+
+    Exact text equality would fail on a machine where onnxruntime and torch round one
+    near-tie differently; after that the texts part for good. Scoring the example's own
+    text with textrnn's model, token by token, checks every step and allows only ties.
+    """
+    import torch
+
+    from textrnn.generation import context_ids
+
+    context = context_ids(loaded.tokenizer, prompt)
+    new_ids = loaded.tokenizer.encode(generated)
+    assert loaded.tokenizer.decode(new_ids) == generated
+    with torch.no_grad():
+        logits, _ = loaded.model(torch.tensor([context + new_ids]))
+    steps = logits[0, len(context) - 1: -1].float()  # the logits that chose each generated token
+    chosen = steps.gather(1, torch.tensor(new_ids)[:, None])[:, 0]
+    gaps = steps.max(dim=1).values - chosen
+    assert gaps.max().item() <= tolerance, f"step {gaps.argmax().item()} took a token {gaps.max().item():.4f} below the best"
+
+
 @pytest.mark.parametrize("prompt", ["the cat ", ""])
-def test_example_greedy_text_equals_textrnns(tied_lm_run, tmp_path, prompt):
+def test_example_greedy_text_is_textrnns_greedy_text(tied_lm_run, tmp_path, prompt):
     import textrnn
 
     out = tmp_path / "onnx"
     result = run_cli("export", tied_lm_run, "--format", "onnx", "--out", out)
     assert result.exit_code == 0, result.stderr
-    expected = textrnn.load(tied_lm_run).generate(prompt=prompt, max_tokens=60, greedy=True)[0]
-    assert len(set(expected)) >= 4  # scrambled weights: not one token repeated, which a broken state could match
-    assert example_text(out, prompt, 60) == prompt + expected
+    text = example_text(out, prompt, 60)
+    assert text.startswith(prompt)
+    generated = text[len(prompt):]
+    assert len(generated) == 60
+    assert len(set(generated[:20])) >= 4  # scrambled weights: text that changes, which a broken state carry would not match
+    loaded = textrnn.load(tied_lm_run)
+    assert_greedy_under_textrnn(loaded, prompt, generated)
+    # and textrnn's own greedy text agrees with it up to the first tie at least
+    ours = loaded.generate(prompt=prompt, max_tokens=60, greedy=True)[0]
+    assert ours[:10] == generated[:10]
 
 
 @pytest.mark.parametrize("tokenizer", [["word"], ["bpe", "--vocab-size", "320"]])
