@@ -47,19 +47,27 @@ def build_wheel(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory) -> Path:
-    """A fresh venv with the wheel installed (not -e); dependencies come from this environment."""
-    root = tmp_path_factory.mktemp("wheel")
-    wheel = build_wheel(root)
-    env = root / "venv"
-    run([sys.executable, "-m", "venv", "--system-site-packages", env], cwd=root)
-    python = env / "bin" / "python"
-    purelib = run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], cwd=root).stdout.strip()
+def wheel(tmp_path_factory) -> Path:
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+def fresh_venv(env: Path) -> Path:
+    """A new venv whose dependencies come from this environment (but not its textrnn)."""
+    run([sys.executable, "-m", "venv", "--system-site-packages", env], cwd=env.parent)
+    purelib = run([env / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                  cwd=env.parent).stdout.strip()
     # A path listed in a .pth file joins sys.path after the venv's own site-packages, and the
     # .pth files inside it (this environment's editable textrnn) are not run.
     ours = [*site.getsitepackages(), sysconfig.get_path("purelib")]
     Path(purelib, "dependencies_from_test_env.pth").write_text("\n".join(dict.fromkeys(ours)) + "\n")
-    run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel], cwd=root)
+    return env
+
+
+@pytest.fixture(scope="module")
+def venv(wheel) -> Path:
+    """A fresh venv with the wheel installed (not -e)."""
+    env = fresh_venv(wheel.parents[1] / "venv")
+    run([env / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel], cwd=env.parent)
     return env
 
 
@@ -84,4 +92,18 @@ def test_train_lm_on_the_embedded_corpus_from_the_wheel(venv, tmp_path):
     run_dir = tmp_path / "run"
     assert (run_dir / "checkpoints" / "step-00000005" / "model.safetensors").is_file()
     (corpus,) = json.loads((run_dir / "run.json").read_text())["corpus"]["files"]
-    assert Path(corpus) == venv / "share" / "textrnn" / "corpora" / "pydocs.txt"
+    assert Path(corpus).resolve() == (venv / "share" / "textrnn" / "corpora" / "pydocs.txt").resolve()
+
+
+def test_a_user_install_finds_its_embedded_corpora(wheel, tmp_path):
+    """``pip install --user`` puts the data files under the user base, not under sys.prefix."""
+    python = fresh_venv(tmp_path / "venv") / "bin" / "python"
+    user = {"PYTHONUSERBASE": str(tmp_path / "userbase")}
+    run([python, "-m", "pip", "install", "-q", "--user", "--no-deps", "--no-index", wheel], cwd=tmp_path, **user)
+    out = run([python, "-c", "import textrnn; from textrnn.data.text import embedded; "
+               "print(textrnn.__file__); print(embedded('pydocs.txt')); print(embedded('sentiment.tsv'))"],
+              cwd=tmp_path, **user).stdout.split()
+    assert len(out) == 3
+    for path in out:
+        assert Path(path).resolve().is_relative_to((tmp_path / "userbase").resolve()), out
+    assert all(Path(path).is_file() for path in out[1:])
