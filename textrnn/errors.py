@@ -48,3 +48,11 @@ class TrainingInterrupted(TextrnnError):
         super().__init__(message)
         self.checkpoint = checkpoint
         self.signum = signum
+
+
+class CheckpointFallbackWarning(UserWarning):
+    """A corrupt newest checkpoint was skipped for an older one.
+
+    The message reads ``checkpoint step-N is corrupt (...); falling back to step-M``;
+    the CLI prints it as a ``Warning:`` line.
+    """

@@ -35,6 +35,23 @@ def reset_warnings() -> None:
     _warned = False
 
 
+def load_run(run_dir, device: str = "cpu", weights: str = "best"):
+    """``textrnn.load``, printing ``Warning: checkpoint step-N is corrupt (...); falling back
+    to step-M`` on stderr for each corrupt newer checkpoint it skipped, as training does."""
+    import warnings
+
+    import textrnn
+
+    from ..errors import CheckpointFallbackWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CheckpointFallbackWarning)  # printed below, once, as a CLI line
+        run = textrnn.load(run_dir, device=device, weights=weights)
+    for note in run.fallback_notes:
+        err(f"Warning: {note}")
+    return run
+
+
 def handle_errors(fn: Callable) -> Callable:
     """Turn library errors into one ``Error: ...`` line and a meaningful exit code."""
 

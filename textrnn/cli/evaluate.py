@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from . import app
-from .common import handle_errors, load_plugins, print_json
+from .common import handle_errors, load_plugins, load_run, print_json
 
 
 @app.command("evaluate")
@@ -33,11 +33,10 @@ def evaluate(
     the raw characters of the text, so character and subword models compare directly.
     """
     load_plugins()
-    import textrnn
     from ..api import evaluate_lm_run
     from ..data.text import read_text
 
-    run = textrnn.load(run_dir, device=device, weights=weights)
+    run = load_run(run_dir, device=device, weights=weights)
     if run.task == "classifier":  # FILE is labelled data: accuracy, macro-F1, per class, confusion, log loss
         from ..classification import evaluate_classifier_run
         from .train_classifier import echo_metrics
