@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from typing import Any, Callable
 
@@ -50,6 +51,19 @@ def load_run(run_dir, device: str = "cpu", weights: str = "best"):
     for note in run.fallback_notes:
         err(f"Warning: {note}")
     return run
+
+
+# What rich reads as a markup tag in help text: "[" then a lowercase letter, #, / or @.
+_RICH_TAG = re.compile(r"(?<!\\)\[(?=[a-z#/@])")
+
+
+def literal_help(text: str) -> str:
+    """Help text shown as written: rich would take ``[model_options]`` for markup and drop it.
+
+    Escapes each such bracket as ``\\[``; a command's docstring writes that itself (as a raw string).
+    ``cli.reference`` renders help without rich and removes the escapes.
+    """
+    return _RICH_TAG.sub(r"\\[", text)
 
 
 def handle_errors(fn: Callable) -> Callable:

@@ -7,8 +7,11 @@ from typing import Any, Callable
 
 import typer
 
-CONFIG_HELP = ("TOML file that sets training options: flat keys named like the flags (batch_size = 64), "
-               "with [model_options] and [tokenizer_options] tables. Flags given on the command line override it.")
+from .common import literal_help
+
+CONFIG_HELP = literal_help("TOML file that sets training options: flat keys named like the flags (batch_size = 64), "
+                           "with [model_options] and [tokenizer_options] tables. Flags given on the command line "
+                           "override it.")
 PRINT_CONFIG_HELP = "Print the resolved config as TOML (usable with --config) and exit without training."
 TENSORBOARD_HELP = "Also write TensorBoard scalars to OUT/tensorboard (needs: pip install tensorboard)."
 
