@@ -50,6 +50,10 @@ class TrainingInterrupted(TextrnnError):
         self.signum = signum
 
 
+class WorkerError(TextrnnError):
+    """A worker process (tokenizing a corpus, say) died, failed or stopped answering."""
+
+
 class CheckpointFallbackWarning(UserWarning):
     """A corrupt newest checkpoint was skipped for an older one.
 
