@@ -36,10 +36,11 @@ def damaged_run(tmp_path_factory):
     ["evaluate", "{run}", "--weights", "last"],
     ["generate", "{run}", "--weights", "last", "--max-tokens", "5", "--seed", "1"],
     ["score", "{run}", "--weights", "last", "--text", "hello there"],
+    ["export", "{run}", "--weights", "last", "--format", "safetensors", "--out", "{tmp}/exported"],
 ])
-def test_the_cli_says_which_checkpoint_it_skipped(damaged_run, command):
+def test_the_cli_says_which_checkpoint_it_skipped(damaged_run, command, tmp_path):
     run, _ = damaged_run
-    result = run_cli(*[part.format(run=run) for part in command])
+    result = run_cli(*[part.format(run=run, tmp=tmp_path) for part in command])
     assert result.exit_code == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning: ")]
     assert len(warnings) == 1 and SKIPPED in warnings[0], result.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from . import app
-from .common import handle_errors, load_plugins, print_json
+from .common import fallback_warnings, handle_errors, load_plugins, print_json
 
 
 @app.command("export")
@@ -31,7 +31,8 @@ def export(
     load_plugins()
     from ..export import export_run
 
-    config = export_run(run_dir, fmt, out, weights=weights, overwrite=overwrite)
+    with fallback_warnings():
+        config = export_run(run_dir, fmt, out, weights=weights, overwrite=overwrite)
     if json_output:
         print_json(config)
         return
