@@ -123,7 +123,7 @@ def load_run(run_dir, device: str = "cpu", weights: str = "best") -> LoadedRun:
 
     def on_fallback(note: str) -> None:
         notes.append(note)
-        warnings.warn(note, CheckpointFallbackWarning, stacklevel=5)  # at the caller of textrnn.load
+        warnings.warn(note, CheckpointFallbackWarning, stacklevel=6)  # names the line that called textrnn.load
 
     model, found = load_model(run_dir, meta, tokenizer.vocab_size, weights, on_fallback)
     return LoadedRun(run_dir, meta, tokenizer, model.to(dev), found, dev, notes)
