@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 from textrnn.tuning import runner
 
@@ -32,6 +33,9 @@ def test_the_runner_starts_the_trial_module_and_recognises_it(tmp_path):
     assert runner.TRIAL_MODULE == "textrnn.tuning.trial"
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", runner.TRIAL_MODULE])
     try:  # a process whose command line names the trial module counts as a live trial
+        deadline = time.monotonic() + 10  # /proc shows the new command line only once exec is done
+        while not runner._is_trial_process(sleeper.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert runner._is_trial_process(sleeper.pid)
     finally:
         sleeper.kill()
