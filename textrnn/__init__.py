@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 from .errors import (  # noqa: E402
     CheckpointError,
+    CheckpointFallbackWarning,
     ConfigError,
     CorpusError,
     PluginError,
@@ -22,6 +23,7 @@ from .errors import (  # noqa: E402
     TrainingDiverged,
     TrainingInterrupted,
     UnknownNameError,
+    WorkerError,
 )
 from .hookspecs import hookimpl  # noqa: E402
 
@@ -32,6 +34,9 @@ def load(run_dir, device: str = "cpu", weights: str = "best"):
     :param run_dir: the directory written by ``textrnn train``.
     :param device: ``cpu``, ``cuda``, ``mps`` or ``auto``.
     :param weights: ``best`` or ``last``.
+    :warns CheckpointFallbackWarning: for each corrupt checkpoint skipped to load an older
+        one ("checkpoint step-N is corrupt (...); falling back to step-M"); the returned
+        run keeps them as ``fallback_notes``.
     """
     from .api import load_run  # torch is imported only here
 
@@ -41,4 +46,5 @@ def load(run_dir, device: str = "cpu", weights: str = "best"):
 __all__ = [
     "__version__", "hookimpl", "load", "TextrnnError", "ConfigError", "CorpusError", "PluginError",
     "RunError", "CheckpointError", "TrainingDiverged", "TrainingInterrupted", "UnknownNameError",
+    "CheckpointFallbackWarning", "WorkerError",
 ]

@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import functools
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from .devices import resolve_device
-from .errors import ConfigError, RunError
+from .errors import CheckpointError, CheckpointFallbackWarning, ConfigError, RunError
 from .registry import get_model
 from .tokenizers import load_tokenizer
 from .training import checkpoint as ckpt
 from .training import run_dir as rd
 
 
-def load_model(run_dir: Path, meta: dict, vocab_size: int, weights: str = "best"):
-    """Build the run's model from its registered plugin and load verified weights."""
+def warn_fallback(note: str) -> None:
+    """Report a corrupt checkpoint that loading skipped, as the trainer does."""
+    warnings.warn(note, CheckpointFallbackWarning, stacklevel=2)
+
+
+def load_model(run_dir: Path, meta: dict, vocab_size: int, weights: str = "best",
+               on_fallback: Callable[[str], None] = warn_fallback):
+    """Build the run's model from its registered plugin and load verified weights.
+
+    :param on_fallback: receives ``checkpoint step-N is corrupt (...); falling back to
+        step-M`` for each newer checkpoint skipped; by default a
+        :class:`~textrnn.errors.CheckpointFallbackWarning`.
+    """
     info = get_model(meta["model"])
     if info.task != meta.get("task"):
         raise RunError(f"{run_dir}: model {meta['model']!r} is now a {info.task} model, but the run is {meta.get('task')}")
@@ -24,24 +37,42 @@ def load_model(run_dir: Path, meta: dict, vocab_size: int, weights: str = "best"
     model = info.factory(vocab_size, options)
     if weights not in ("best", "last"):
         raise ConfigError(f"weights must be 'best' or 'last', got {weights!r}")
-    path = ckpt.best_checkpoint(run_dir) if weights == "best" else None
-    if path is None:
-        found, _ = ckpt.load_latest(run_dir)
-        if found is None:
-            raise RunError(f"{run_dir} has no usable checkpoint")
-    else:
-        found = ckpt.load_checkpoint(path)
+    found = _load_weights_checkpoint(run_dir, weights, on_fallback)
     # a classifier trained with --ema serves its averaged weights
     group = "ema" if "ema" in found.names else "model"
     ckpt.load_model_tensors(model, found.tensors(group), found.meta["model_aliases"])
     return model.eval(), found
 
 
+def _load_weights_checkpoint(run_dir: Path, weights: str, on_fallback: Callable[[str], None]):
+    """The best checkpoint, or the newest good one when there is no best or it is corrupt."""
+    best = ckpt.best_checkpoint(run_dir) if weights == "best" else None
+    best_problem = None
+    if best is not None:
+        try:
+            return ckpt.load_checkpoint(best)
+        except CheckpointError as exc:
+            best_problem = f"best {exc}"
+    found, notes = ckpt.load_latest(run_dir)
+    for note in notes:
+        if best is None or not note.startswith(f"checkpoint {best.name} "):  # said below, once
+            on_fallback(note)
+    if best_problem is not None:
+        to = found.path.name if found is not None else "no checkpoint"
+        on_fallback(f"{best_problem}; falling back to the newest good checkpoint, {to}")
+    if found is None:
+        raise RunError(f"{run_dir} has no usable checkpoint")
+    return found
+
+
 class LoadedRun:
     """A trained run: ``generate`` and ``score`` for language models, ``classify`` for classifiers."""
 
-    def __init__(self, run_dir: Path, meta: dict, tokenizer, model, checkpoint, device: torch.device):
+    def __init__(self, run_dir: Path, meta: dict, tokenizer, model, checkpoint, device: torch.device,
+                 fallback_notes: list[str] | None = None):
         self.run_dir = run_dir
+        # one line per corrupt newer checkpoint that was skipped to load ``checkpoint``
+        self.fallback_notes = list(fallback_notes or [])
         self.meta = meta
         self.tokenizer = tokenizer
         self.model = model
@@ -106,8 +137,14 @@ def load_run(run_dir, device: str = "cpu", weights: str = "best") -> LoadedRun:
     if tokenizer.vocab_size != meta.get("vocab_size"):
         raise RunError(f"{run_dir}: tokenizer has {tokenizer.vocab_size} tokens but the run expects {meta.get('vocab_size')}")
     dev = resolve_device(device)
-    model, found = load_model(run_dir, meta, tokenizer.vocab_size, weights)
-    return LoadedRun(run_dir, meta, tokenizer, model.to(dev), found, dev)
+    notes: list[str] = []
+
+    def on_fallback(note: str) -> None:
+        notes.append(note)
+        warnings.warn(note, CheckpointFallbackWarning, stacklevel=6)  # names the line that called textrnn.load
+
+    model, found = load_model(run_dir, meta, tokenizer.vocab_size, weights, on_fallback)
+    return LoadedRun(run_dir, meta, tokenizer, model.to(dev), found, dev, notes)
 
 
 def evaluate_lm_run(run: LoadedRun, text: str | None = None, encoding_errors: str = "strict") -> dict:

@@ -145,15 +145,9 @@ def config_to_toml(config: dict[str, Any], header: str | None = None) -> str:
 
 def write_config_toml(path: str | Path, config: dict[str, Any], header: str | None = None) -> None:
     """Write ``config`` as TOML to ``path`` (atomically: a reader never sees half a file)."""
-    import os
+    from .atomic import atomic_write
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(config_to_toml(config, header))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, config_to_toml(config, header))
 
 
 def _table(keys: list[str], table: dict[str, Any]) -> list[str]:

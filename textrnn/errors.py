@@ -48,3 +48,15 @@ class TrainingInterrupted(TextrnnError):
         super().__init__(message)
         self.checkpoint = checkpoint
         self.signum = signum
+
+
+class WorkerError(TextrnnError):
+    """A worker process (tokenizing a corpus, say) died, failed or stopped answering."""
+
+
+class CheckpointFallbackWarning(UserWarning):
+    """A corrupt newest checkpoint was skipped for an older one.
+
+    The message reads ``checkpoint step-N is corrupt (...); falling back to step-M``;
+    the CLI prints it as a ``Warning:`` line.
+    """

@@ -16,11 +16,12 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import torch
+
+from .atomic import atomic_path
 
 SOURCE = Path(__file__).with_name("native_step.c")
 # -fno-trapping-math lets gcc and clang vectorize the branch-free exp; no -ffast-math, so
@@ -127,24 +128,18 @@ def _compiled() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(target.parent)
     # Compile beside the target and rename: a concurrent process never loads half a file.
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".so")
-    os.close(handle)
-    try:
-        done = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", temporary], capture_output=True, text=True,
-                              timeout=COMPILE_TIMEOUT_S)
+    with atomic_path(target, durable=False, suffix=".so") as temporary:
+        done = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", str(temporary)], capture_output=True,
+                              text=True, timeout=COMPILE_TIMEOUT_S)
         if done.returncode != 0:
             raise RuntimeError(f"{compiler} failed on {SOURCE.name}: {done.stderr.strip() or done.returncode}")
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
     return target
 
 
 def _remove_stale_temporaries(folder: Path) -> None:
     """Delete half-built libraries that a killed compile left; a live compile is younger than its timeout."""
     cutoff = time.time() - 2 * COMPILE_TIMEOUT_S
-    for leftover in folder.glob(".tmp-*.so"):
+    for leftover in folder.glob(".*.so"):  # a hidden .so here is a temporary (atomic_path, or older .tmp-*.so)
         try:
             if leftover.stat().st_mtime < cutoff:
                 leftover.unlink()

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from textrnn.cli.classification_report import echo_metrics
-from textrnn.cli.common import err, handle_errors, load_plugins, parse_key_values, print_json
+from textrnn.cli.common import err, handle_errors, load_plugins, load_run, parse_key_values, print_json
 from textrnn.cli.progress import ClassifierProgress
 from textrnn.cli.training_setup import (CONFIG_HELP, PRINT_CONFIG_HELP, TENSORBOARD_HELP, print_config,
                                         resolve_config, run_training)
@@ -121,10 +121,9 @@ def train_classifier(
     if summary is None:
         return  # a worker process of --nproc: rank 0 reports
 
-    import textrnn
     from textrnn.classification import evaluate_classifier_run
 
-    run = textrnn.load(out)
+    run = load_run(out)
     metrics, info = evaluate_classifier_run(run)
     if json_output:
         print_json({**summary, "valid": metrics})

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from textrnn.cli.common import err, handle_errors, load_plugins, parse_key_values, print_json
+from textrnn.cli.common import err, handle_errors, load_plugins, load_run, parse_key_values, print_json
 from textrnn.cli.training_setup import (CONFIG_HELP, PRINT_CONFIG_HELP, TENSORBOARD_HELP, print_config,
                                         resolve_config, run_training)
 
@@ -113,10 +113,9 @@ def train_lm(
 
 
 def _finish(out: Path, summary: dict, sample_tokens: int, json_output: bool, seed: int) -> None:
-    import textrnn
     from textrnn.api import evaluate_lm_run
 
-    run = textrnn.load(out)
+    run = load_run(out)
     metrics = evaluate_lm_run(run)
     sample = run.generate(prompt="", max_tokens=sample_tokens, seed=seed, temperature=0.8)[0] if sample_tokens else ""
     if json_output:

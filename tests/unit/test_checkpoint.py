@@ -13,6 +13,7 @@ import shutil
 
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 from torch import nn
 
@@ -158,7 +159,7 @@ def test_rng_round_trip():
     random.seed(1), np.random.seed(1), torch.manual_seed(1)
     random.gauss(0, 1), np.random.normal()  # leave cached gaussians behind: they are state too
     tensors, meta = capture_rng()
-    tensors, meta = ckpt.safetensors.torch.load(ckpt.safetensors.torch.save(tensors)), json.loads(json.dumps(meta))
+    tensors, meta = safetensors.torch.load(safetensors.torch.save(tensors)), json.loads(json.dumps(meta))
 
     def draw():
         return ([random.random(), random.gauss(0, 1)], np.random.normal(size=3).tolist(), torch.rand(3))
@@ -298,7 +299,7 @@ def test_disk_full_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
 def test_disk_full_halfway_through_a_file(tmp_path, monkeypatch):
     """The second file is torn mid-write: the temp dir goes, nothing else changes."""
     previous = small_save(tmp_path, 100, value=1.0)
-    real_write = ckpt._write_bytes
+    real_write = ckpt.store._write_bytes
     calls = []
 
     def torn_write(path, data):
@@ -308,7 +309,7 @@ def test_disk_full_halfway_through_a_file(tmp_path, monkeypatch):
             no_space()
         return real_write(path, data)
 
-    monkeypatch.setattr(ckpt, "_write_bytes", torn_write)
+    monkeypatch.setattr(ckpt.store, "_write_bytes", torn_write)
     with pytest.raises(CheckpointError, match="no space left on device"):
         save_checkpoint(tmp_path, 200, {"model": {"w": torch.ones(8)}, "optimizer": {"m": torch.ones(8)}}, {})
     assert calls == ["model.safetensors", "optimizer.safetensors"]

@@ -7,7 +7,7 @@ from .app import app  # noqa: E402  (the Typer app; command modules add to it on
 from . import classify, evaluate, generate, listing, score, tokenizer, train  # noqa: E402,F401  (commands register on import)
 from . import plugins_new  # noqa: E402,F401  (adds `new` to the plugins group of listing)
 from . import plot, runs  # noqa: E402,F401  (comparing runs: `runs list|show`, `plot`)
-from . import tune  # noqa: E402,F401  (hyperparameter search: `tune`, and the hidden per-trial `tune-trial`)
+from . import tune  # noqa: E402,F401  (hyperparameter search: `tune`; trials run as python -m textrnn.tuning.trial)
 from . import export  # noqa: E402,F401  (`export`: safetensors or ONNX for use outside textrnn)
 
 

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from .app import app
-from .common import handle_errors, load_plugins
+from .common import handle_errors, load_plugins, load_run
 
 
 @app.command("classify")
@@ -54,9 +54,7 @@ def classify(
         inputs = decode_bytes(raw, "stdin", encoding_errors).removesuffix("\n").split("\n") if raw else []
         if not inputs:
             raise ConfigError("no texts on stdin")
-    import textrnn
-
-    run = textrnn.load(run_dir, device=device, weights=weights)
+    run = load_run(run_dir, device=device, weights=weights)
     results = run.classify(inputs, batch_size=batch_size)
     out = sys.stdout
     if json_output:

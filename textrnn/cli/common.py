@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import re
 import sys
-from typing import Any, Callable
+import warnings
+from typing import Any, Callable, Iterator
 
 import typer
 
@@ -33,6 +36,44 @@ def load_plugins() -> None:
 def reset_warnings() -> None:
     global _warned
     _warned = False
+
+
+def load_run(run_dir, device: str = "cpu", weights: str = "best"):
+    """``textrnn.load``, saying which corrupt checkpoints it skipped (see :func:`fallback_warnings`)."""
+    import textrnn
+
+    with fallback_warnings():
+        return textrnn.load(run_dir, device=device, weights=weights)
+
+
+@contextlib.contextmanager
+def fallback_warnings() -> Iterator[None]:
+    """Print each corrupt checkpoint skipped inside the block as one line on stderr,
+    ``Warning: checkpoint step-N is corrupt (...); falling back to step-M``, as training
+    does, rather than as a Python warning with a file name and line number."""
+    from ..errors import CheckpointFallbackWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CheckpointFallbackWarning)
+        yield
+    for warning in caught:
+        if issubclass(warning.category, CheckpointFallbackWarning):
+            err(f"Warning: {warning.message}")
+        else:  # not ours to render: hand it back to the warnings machinery
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+
+# What rich reads as a markup tag in help text: "[" then a lowercase letter, #, / or @.
+_RICH_TAG = re.compile(r"(?<!\\)\[(?=[a-z#/@])")
+
+
+def literal_help(text: str) -> str:
+    """Help text shown as written: rich would take ``[model_options]`` for markup and drop it.
+
+    Escapes each such bracket as ``\\[``; a command's docstring writes that itself (as a raw string).
+    ``cli.reference`` renders help without rich and removes the escapes.
+    """
+    return _RICH_TAG.sub(r"\\[", text)
 
 
 def handle_errors(fn: Callable) -> Callable:

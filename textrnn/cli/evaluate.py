@@ -10,7 +10,7 @@ import typer
 
 from .app import app
 from ..errors import ConfigError
-from .common import handle_errors, load_plugins
+from .common import handle_errors, load_plugins, load_run
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,9 @@ def evaluate(
     the raw characters of the text, so character and subword models compare directly.
     """
     load_plugins()
-    import textrnn
     from ..registry import get_task
 
-    run = textrnn.load(run_dir, device=device, weights=weights)
+    run = load_run(run_dir, device=device, weights=weights)
     info = get_task(run.task)
     if info.evaluate is None:
         raise ConfigError(f"the {run.task} task (plugin {info.plugin}) has no evaluation")

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from .app import app
-from .common import handle_errors, load_plugins, print_json
+from .common import fallback_warnings, handle_errors, load_plugins, print_json
 
 
 @app.command("export")
@@ -20,18 +20,19 @@ def export(
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into a directory that already holds files."),
     json_output: bool = typer.Option(False, "--json", help="Print the config.json written instead of a summary."),
 ) -> None:
-    """Export a run for use outside textrnn.
+    r"""Export a run for use outside textrnn.
 
     safetensors: model.safetensors (tied weights written out in full) and config.json, loadable
     into plain torch.nn modules (docs/export.md). onnx: a language model becomes step.onnx (one
     token, state in and out) and sequence.onnx (a whole sequence); a classifier becomes
     classifier.onnx (padded ids and lengths to logits). The tokenizer goes with it.
-    Needs `pip install "textrnn[export]"` for onnx.
+    Needs `pip install "textrnn\[export]"` for onnx.
     """
     load_plugins()
     from ..export import export_run
 
-    config = export_run(run_dir, fmt, out, weights=weights, overwrite=overwrite)
+    with fallback_warnings():
+        config = export_run(run_dir, fmt, out, weights=weights, overwrite=overwrite)
     if json_output:
         print_json(config)
         return

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from .app import app
-from .common import handle_errors, load_plugins, print_json
+from .common import handle_errors, load_plugins, load_run, print_json
 
 
 @app.command("generate")
@@ -37,9 +37,7 @@ def generate(
     The prompt primes the hidden state once; each new token costs one recurrent step.
     """
     load_plugins()
-    import textrnn
-
-    run = textrnn.load(run_dir, device=device, weights=weights)
+    run = load_run(run_dir, device=device, weights=weights)
     live = stream and not json_output and num_samples == 1
 
     def on_text(index: int, piece: str) -> None:

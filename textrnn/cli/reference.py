@@ -27,7 +27,7 @@ def _walk(command: Any, path: list[str], parent: Any = None) -> Iterator[tuple[l
     command.rich_markup_mode = None  # plain click formatting: a fresh tree per render, so this sticks nowhere
     settings = {**command.context_settings, "terminal_width": WIDTH, "max_content_width": WIDTH}
     ctx = command.context_class(command, info_name=path[-1], parent=parent, **settings)
-    yield path, command.get_help(ctx).rstrip()
+    yield path, command.get_help(ctx).rstrip().replace("\\[", "[")  # rich's escapes (literal_help) mean nothing here
     for name in getattr(command, "list_commands", lambda ctx: [])(ctx):
         sub = command.get_command(ctx, name)
         if sub is not None and not sub.hidden:

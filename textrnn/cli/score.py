@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from .app import app
-from .common import handle_errors, load_plugins, print_json
+from .common import handle_errors, load_plugins, load_run, print_json
 
 
 @app.command("score")
@@ -29,7 +29,6 @@ def score(
     and chars; with --per-line it also has the line number and text.
     """
     load_plugins()
-    import textrnn
     from ..data.text import decode_bytes, read_text
     from ..errors import ConfigError
 
@@ -40,7 +39,7 @@ def score(
             text = decode_bytes(sys.stdin.buffer.read(), "stdin", encoding_errors)
         else:
             text = read_text(file, encoding_errors)
-    run = textrnn.load(run_dir, device=device, weights=weights)
+    run = load_run(run_dir, device=device, weights=weights)
     if not per_line:
         print_json(run.score(text))
         return

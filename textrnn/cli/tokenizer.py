@@ -50,11 +50,7 @@ def train(
         options["vocab_size"] = vocab_size
     tokenizer, corpus = train_tokenizer_on([str(p) for p in corpus or []], kind, options, text_field=text_field,
                                            dataset=dataset, split=split, encoding_errors=encoding_errors)
-    if overwrite and (out / META_FILE).is_file():
-        import shutil
-
-        shutil.rmtree(out)
-    fingerprint = save_tokenizer(tokenizer, out)
+    fingerprint = save_tokenizer(tokenizer, out)  # atomic: an interrupted --overwrite keeps the old one
     summary = {"out": str(out), "type": kind, "vocab_size": tokenizer.vocab_size, "fingerprint": fingerprint,
                "corpus": corpus}
     if json_output:

@@ -11,10 +11,11 @@ from typing import Any, Callable
 
 import typer
 
-from .common import err, load_plugins
+from .common import err, literal_help, load_plugins
 
-CONFIG_HELP = ("TOML file that sets training options: flat keys named like the flags (batch_size = 64), "
-               "with [model_options] and [tokenizer_options] tables. Flags given on the command line override it.")
+CONFIG_HELP = literal_help("TOML file that sets training options: flat keys named like the flags (batch_size = 64), "
+                           "with [model_options] and [tokenizer_options] tables. Flags given on the command line "
+                           "override it.")
 PRINT_CONFIG_HELP = "Print the resolved config as TOML (usable with --config) and exit without training."
 TENSORBOARD_HELP = "Also write TensorBoard scalars to OUT/tensorboard (needs: pip install tensorboard)."
 

@@ -219,12 +219,21 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
-@app.command("tune-trial", hidden=True)
+def trial_process(spec_file: Path) -> int:
+    """Run one trial of `textrnn tune` in this process (``python -m textrnn.tuning.trial SPEC``).
+
+    Progress goes to stderr, the summary as JSON to stdout, and errors as one ``Error:``
+    line; returns the exit code (143 when stopped by SIGTERM: pruned, or tune stopping).
+    """
+    try:
+        _run_trial_process(spec_file)
+    except typer.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
 @handle_errors
-def tune_trial(
-    spec_file: Path = typer.Argument(..., help="Trial spec (JSON) written by `textrnn tune`."),
-) -> None:
-    """Run one trial of `textrnn tune`; tune starts one such process per trial."""
+def _run_trial_process(spec_file: Path) -> None:
     load_plugins()
     from ..tuning.trial import read_spec, run_trial
     from .progress import ProgressPrinter

@@ -119,7 +119,9 @@ def read_texts(path: str | Path, text_field: str = "text", encoding_errors: str 
     from .text import read_text
 
     if not path.is_file():
-        raise CorpusError(f"{path}: no such file")
+        from .sources import not_a_file
+
+        raise not_a_file(path)
     text = read_text(path, encoding_errors)
     if not text.strip():
         raise CorpusError(f"{path}: file is empty")

@@ -24,10 +24,10 @@ character count of the validation text.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import time
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -288,7 +288,7 @@ def _tokenize_into_cache(split: CorpusSplit, tokenizer, cache: TokenCache, key: 
     dtype = token_dtype(tokenizer.vocab_size)
     started = time.perf_counter()
     with cache.new_entry(cache.tokens_dir(key)) as tmp:
-        if workers > 1 and tokenizer_dir is None and _start_method() == "spawn":  # workers load it from here
+        if workers > 1 and tokenizer_dir is None and _start_method() != "fork":  # workers load it from here
             from ..tokenizers import save_tokenizer
 
             tokenizer_dir = tmp / ".tokenizer"
@@ -332,9 +332,9 @@ def encode_stream(tagged: Iterator[tuple[int, str]], tokenizer, dtype: np.dtype,
 
     With ``workers > 1``, chunks are encoded by a pool of processes, in order, with at
     most ``2 * workers`` chunks in flight, so memory stays bounded whatever the corpus
-    size. On Linux the workers are forked and inherit ``tokenizer`` (as PyTorch's
-    DataLoader workers do; they run no torch code). Elsewhere they are spawned and load
-    the tokenizer from ``tokenizer_dir``. Returns per part: tokens, chars and whether
+    size. The workers start from a fork server (spawned on Windows) and load the
+    tokenizer from ``tokenizer_dir``; a worker that dies or fails raises
+    :class:`~textrnn.errors.WorkerError`. Returns per part: tokens, chars and whether
     any non-whitespace text was seen.
     """
     stats = [{"tokens": 0, "chars": 0, "has_text": False} for _ in paths]
@@ -355,43 +355,47 @@ def encode_stream(tagged: Iterator[tuple[int, str]], tokenizer, dtype: np.dtype,
                 note(part, chunk)
                 write(part, np.asarray(tokenizer.encode(chunk), dtype=dtype))
         else:
-            import multiprocessing
-
-            method = _start_method()
-            if method == "spawn" and tokenizer_dir is None:
-                raise ValueError("encode_stream needs tokenizer_dir to start worker processes")
-            source = str(tokenizer_dir) if method == "spawn" else _inherit(tokenizer)
-            try:
-                with multiprocessing.get_context(method).Pool(workers) as pool:
-                    pending: deque = deque()
-                    for part, chunk in tagged:
-                        note(part, chunk)
-                        pending.append((part, pool.apply_async(_encode_in_worker, (source, chunk, dtype.str))))
-                        if len(pending) >= 2 * workers:
-                            done_part, result = pending.popleft()
-                            write(done_part, result.get())
-                    while pending:
-                        done_part, result = pending.popleft()
-                        write(done_part, result.get())
-            finally:
-                if method == "fork":
-                    _worker_tokenizers.pop(source, None)
+            for part, ids in _encode_in_pool(tagged, tokenizer, dtype, workers, tokenizer_dir, note):
+                write(part, ids)
     finally:
         for f in files:
             f.close()
     return stats
 
 
+def _encode_in_pool(tagged: Iterator[tuple[int, str]], tokenizer, dtype: np.dtype, workers: int,
+                    tokenizer_dir: Path | None, note: Callable[[int, str], None]) -> Iterator[tuple[int, np.ndarray]]:
+    """``(part, ids)`` per chunk, in order, encoded by ``workers`` processes (see worker_pool)."""
+    from .worker_pool import ordered_map
+
+    method = _start_method()
+    if method != "fork" and tokenizer_dir is None:
+        raise ValueError("encode_stream needs tokenizer_dir to start worker processes")
+    source = _inherit(tokenizer) if method == "fork" else str(tokenizer_dir)
+
+    def noted() -> Iterator[tuple[int, str]]:
+        for part, chunk in tagged:
+            note(part, chunk)
+            yield part, chunk
+
+    try:
+        yield from ordered_map(functools.partial(_encode_in_worker, source, dtype=dtype.str), noted(), workers,
+                               method=method, what="a tokenizer worker")
+    finally:
+        _worker_tokenizers.pop(source, None)
+
+
 _worker_tokenizers: dict[str, Any] = {}
 
 
 def _start_method() -> str:
-    import sys
+    # Workers start from a clean process (forkserver, or spawn on Windows), never forked
+    # from this one: a fork copies locks other threads hold, and tokenizing then hung.
+    # Like spawn, this needs an ``if __name__ == "__main__"`` guard in a script that
+    # tokenizes with workers > 1 (the textrnn command has one).
+    from .worker_pool import start_method
 
-    # fork needs no importable __main__ (a script without an ``if __name__ == "__main__"``
-    # guard would otherwise re-run itself in every spawned worker); spawn is the safe
-    # choice where fork is not (macOS, Windows).
-    return "fork" if sys.platform.startswith("linux") else "spawn"
+    return start_method()
 
 
 def _inherit(tokenizer) -> str:
@@ -401,9 +405,8 @@ def _inherit(tokenizer) -> str:
 
 
 def _encode_in_worker(source: str, chunk: str, dtype: str) -> np.ndarray:
-    # A spawned worker loads the tokenizer on first use rather than in a pool initializer:
-    # an initializer that raises makes the pool respawn workers forever, while this error
-    # reaches the parent.
+    # A worker loads the tokenizer on first use rather than in a pool initializer, so an
+    # error loading it reaches the parent as this chunk's result.
     tokenizer = _worker_tokenizers.get(source)
     if tokenizer is None:
         from ..tokenizers import load_tokenizer

@@ -36,6 +36,8 @@ import contextlib
 import glob
 import hashlib
 import json
+import os
+import stat
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -513,8 +515,34 @@ def expand(paths: list[str | Path], data_ok: bool = False) -> list[Path]:
                 raise CorpusError(f"{raw}: no files match")
             files.extend(matched)
         else:
-            raise CorpusError(f"{path}: no such file or directory")
+            raise not_a_file(path)
     return files
+
+
+def not_a_file(path: Path) -> CorpusError:
+    """The error for a corpus path that is neither a regular file nor a directory.
+
+    ``/dev/null`` and the like exist: calling them missing misleads. A character device
+    that yields no bytes is reported as empty; one that does (``/dev/zero``), a pipe or a
+    socket cannot be sized without reading it, so it is refused by name.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return CorpusError(f"{path}: no such file or directory")
+    except OSError as exc:
+        return CorpusError(f"{path}: cannot be read: {exc.strerror or exc}")
+    if stat.S_ISCHR(mode):
+        try:  # non-blocking: a terminal waiting for input must not hang us
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            try:
+                if not os.read(fd, 1):
+                    return CorpusError(f"{path}: the file is empty")
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+    return CorpusError(f"{path}: not a regular file (a device, pipe or socket); give a text file or directory")
 
 
 def _is_saved(path: Path) -> bool:

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..atomic import atomic_write
 from ..errors import ConfigError
 
 CACHE_FORMAT = 1
@@ -105,7 +106,7 @@ class FileHashes:
         digest = h.hexdigest()
         if memo is not None and started - st.st_mtime_ns / 1e9 > RACY_SECONDS:
             try:
-                _write_atomic(memo, json.dumps({**stamp, "sha256": digest}))
+                atomic_write(memo, json.dumps({**stamp, "sha256": digest}), durable=False)  # a lost memo is recomputed
             except OSError:
                 pass  # a read-only cache still works, it just hashes every time
         return digest
@@ -233,7 +234,3 @@ def write_meta(directory: Path, meta: dict) -> None:
                                                   indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ..atomic import json_bytes, replace_dir, write_new
 from ..errors import RunError
 
 META_FILE = "tokenizer.json"
@@ -93,13 +94,19 @@ def train_tokenizer(name: str, texts: Iterable[str], **options: Any) -> Tokenize
 
 
 def save_tokenizer(tokenizer: Tokenizer, directory: Path) -> str:
-    """Store ``tokenizer`` in ``directory``; returns its fingerprint."""
-    directory.mkdir(parents=True, exist_ok=True)
-    files = tokenizer.save_files(directory)
-    meta = {"type": tokenizer.type_name, "fingerprint": tokenizer.fingerprint(), "files": files,
-            **tokenizer.to_meta()}
-    (directory / META_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    return meta["fingerprint"]
+    """Store ``tokenizer`` as ``directory``, replacing what was there; returns its fingerprint.
+
+    Atomic: the files are written into a temporary sibling that is renamed into place,
+    so a crash mid-save leaves the old tokenizer directory or the new one, never a mix.
+    """
+    def fill(tmp: Path) -> str:
+        files = tokenizer.save_files(tmp)
+        meta = {"type": tokenizer.type_name, "fingerprint": tokenizer.fingerprint(), "files": files,
+                **tokenizer.to_meta()}
+        write_new(tmp / META_FILE, json_bytes(meta), durable=False)  # replace_dir fsyncs every file
+        return meta["fingerprint"]
+
+    return replace_dir(Path(directory), fill)
 
 
 def load_tokenizer(directory: Path) -> Tokenizer:

@@ -14,13 +14,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write, atomic_write_json
 from ..errors import RunError
 
 RUN_FILE = "run.json"
@@ -34,13 +34,8 @@ OWNED = (RUN_FILE, CONFIG_FILE, CONFIG_TOML, METRICS_FILE, TOKENIZER_DIR, "check
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, ensure_ascii=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Replace ``path`` with ``data`` as JSON; a reader or a crash never sees half a file."""
+    atomic_write_json(path, data)
 
 
 def write_config(run_dir: Path, config: dict[str, Any], task: str) -> None:
@@ -112,9 +107,7 @@ def truncate_metrics(run_dir: Path, last_step: int) -> None:
         return
     kept = [line for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip() and json.loads(line).get("step", 0) <= last_step]
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, "".join(line + "\n" for line in kept))
 
 
 def set_status(run_dir: Path, status: str, **extra: Any) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_path
 from ..config_files import write_config_toml
 from ..training import run_dir as rd
 from .space import SearchSpace
@@ -113,8 +113,9 @@ def plot_params(study: Study, space: SearchSpace) -> Path | None:
                  f"{len(trials)} trials")
     fig.tight_layout()
     path = study.root / "params.png"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
     return path

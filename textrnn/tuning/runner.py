@@ -1,4 +1,4 @@
-"""Runs a study's trials as ``textrnn tune-trial`` subprocesses, watches them, and prunes.
+"""Runs a study's trials as ``python -m textrnn.tuning.trial`` subprocesses, watches them, and prunes.
 
 Why subprocesses rather than trainers in this process: a trial that crashes (a
 segfault, running out of memory, a bug in a plugin) takes only itself down; a trial's
@@ -34,6 +34,7 @@ from .study import DONE, LOGS_DIR, Study
 
 TARGET_EVALS = 8  # evaluations per trial when tune picks eval_every: enough for the median rule to act
 ORPHAN_WAIT_S = 120.0  # how long to wait for a trial process left behind by a killed tune
+TRIAL_MODULE = "textrnn.tuning.trial"  # each trial runs as `python -m textrnn.tuning.trial SPEC`
 
 
 @dataclass
@@ -231,7 +232,7 @@ class StudyRunner:
         if slot.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = slot.gpu
         # A session of its own: a Ctrl-C at the terminal reaches tune, which stops each trial once.
-        proc = subprocess.Popen([self.python, "-m", "textrnn", "tune-trial", str(spec_path)],
+        proc = subprocess.Popen([self.python, "-m", TRIAL_MODULE, str(spec_path)],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
         trial.update(status="running", pid=proc.pid, attempts=trial["attempts"] + 1, started=_now())
@@ -373,7 +374,7 @@ def _is_trial_process(pid: int) -> bool:
     cmdline = Path(f"/proc/{pid}/cmdline")
     if cmdline.exists():  # the pid may have been reused by something else since
         try:
-            return b"tune-trial" in cmdline.read_bytes()
+            return TRIAL_MODULE.encode() in cmdline.read_bytes()
         except OSError:
             return False
     return True

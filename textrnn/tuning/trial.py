@@ -1,7 +1,8 @@
 """One trial, run inside its own process: an ordinary training run in the trial's directory.
 
-``textrnn tune`` starts ``textrnn tune-trial SPEC`` for each trial. The spec is a JSON
-file holding the task, the full config dict, the run directory and a CPU thread count.
+``textrnn tune`` starts ``python -m textrnn.tuning.trial SPEC`` for each trial. The spec
+is a JSON file holding the task, the full config dict, the run directory and a CPU
+thread count.
 A trial directory that already holds a checkpoint (its tune was killed) is resumed;
 one without is started over.
 """
@@ -51,3 +52,25 @@ def run_trial(spec: dict[str, Any], *, on_event: Callable[[TrainingEvent], None]
 
     return train(task, config, run_dir, resume=resume, overwrite=overwrite, on_event=on_event,
                  stop_requested=stop_requested)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m textrnn.tuning.trial SPEC``: run one trial; returns the exit code.
+
+    Progress, the JSON summary and errors are rendered by the CLI layer
+    (``textrnn.cli.tune.trial_process``), imported only here, so the library functions
+    above stay free of printing.
+    """
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0].startswith("-"):
+        print("usage: python -m textrnn.tuning.trial SPEC.json  (started by `textrnn tune`)", file=sys.stderr)
+        return 2
+    from ..cli.tune import trial_process
+
+    return trial_process(Path(args[0]))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
