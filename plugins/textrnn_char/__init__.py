@@ -69,4 +69,4 @@ class CharTokenizer(Tokenizer):
 
 @textrnn.hookimpl
 def register_tokenizers(register):
-    register("char", CharTokenizer)
+    register("char", CharTokenizer, default_for=("lm",))  # what `textrnn train lm` uses without --tokenizer
