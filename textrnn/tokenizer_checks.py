@@ -167,12 +167,16 @@ class _TokenizerChecker:
         self.ok("file bytes")
 
     def save_load(self, texts: list[str]) -> None:
+        from .errors import TextrnnError
         from .tokenizers import load_tokenizer, save_tokenizer
 
         tok = self.tok
         with tempfile.TemporaryDirectory() as tmp:
             fingerprint = save_tokenizer(tok, Path(tmp) / "tok")
-            loaded = load_tokenizer(Path(tmp) / "tok")
+            try:  # as a run stores it and every command loads it, by type_name from the registry
+                loaded = load_tokenizer(Path(tmp) / "tok")
+            except TextrnnError as exc:
+                self.fail("save/load", f"load_tokenizer refuses what save_tokenizer wrote: {exc}")
         if fingerprint != tok.fingerprint() or loaded.fingerprint() != fingerprint:
             self.fail("save/load", "the loaded tokenizer has another fingerprint")
         if type(loaded) is not type(tok):
