@@ -198,3 +198,35 @@ def test_every_classifier_registered_with_init_from_is_checked_against_its_langu
     assert "init from a language model" in check_model("bilstm", embedding_dim=8, hidden_size=8, num_layers=2)
     assert "init from a language model" in check_model("bigru", embedding_dim=8, hidden_size=8)
     assert isinstance(build("bigru"), InitFromLanguageModel) and isinstance(build("bigru"), LayerGroups)
+
+
+class KeepsGraph(FlawedLM):
+    """Adds its last output state inside forward without detaching it: a second backward fails."""
+
+    def forward(self, ids, state=None):
+        logits, (h,) = super().forward(ids, state)
+        if getattr(self, "_last", None) is not None and self.training:
+            logits = logits + self._last.mean()
+        self._last = h
+        return logits, (h,)
+
+
+def test_a_model_that_keeps_the_graph_between_windows_fails_truncated_bptt():
+    with pytest.raises(AssertionError, match="contract 'truncated BPTT' failed"):
+        check_language_model(lambda v, o: KeepsGraph(v), None)
+
+
+def test_a_tokenizer_that_encodes_on_threads_is_not_given_worker_processes(monkeypatch):
+    from textrnn.data import lm_data
+    from textrnn.registry import get_tokenizer
+
+    monkeypatch.setattr(lm_data, "available_cores", lambda: 4)
+    big = lm_data.POOL_MIN_BYTES
+    bpe, char = get_tokenizer("bpe").cls, get_tokenizer("char").cls
+    assert lm_data.default_workers(bpe.__new__(bpe), big) == 1
+    assert lm_data.default_workers(char([]), big) == 4 and lm_data.default_workers(char([]), big - 1) == 1
+
+    class Threaded(char):  # a plugin's tokenizer says so itself
+        threaded_encode = True
+
+    assert lm_data.default_workers(Threaded([]), big) == 1
