@@ -79,7 +79,7 @@ class GroupedLM(FlawedLM):
         if self.flaw == "group misses a parameter":
             groups[-1] = groups[-1][:1]
         if self.flaw == "parameter in two groups":
-            groups[0].append(self.decoder.bias)
+            groups[1].append(self.embedding.weight)  # still bottom to top: only the repeat is wrong
         return groups
 
     def step(self, ids, state=None):
@@ -115,15 +115,15 @@ def test_a_model_keeping_its_capabilities_passes():
             "init from a language model (refuses nothing)"} <= set(checked)
 
 
-@pytest.mark.parametrize("flaw, contract", [
-    ("groups top down", "layer groups"),
-    ("group misses a parameter", "layer groups"),
-    ("parameter in two groups", "layer groups"),
-    ("step drops the state", "one-token step"),
-    ("init accepts anything", "init from a language model"),
+@pytest.mark.parametrize("flaw, contract, detail", [
+    ("groups top down", "layer groups", "bottom to top"),
+    ("group misses a parameter", "layer groups", "no group holds 'decoder.bias'"),
+    ("parameter in two groups", "layer groups", "'embedding.weight' is in groups 0 and 1"),
+    ("step drops the state", "one-token step", "step"),
+    ("init accepts anything", "init from a language model", "must raise ValueError"),
 ])
-def test_a_broken_capability_fails_its_contract(flaw, contract):
-    with pytest.raises(AssertionError, match=f"contract '{contract}' failed for model 'grouped'"):
+def test_a_broken_capability_fails_its_contract(flaw, contract, detail):
+    with pytest.raises(AssertionError, match=f"contract '{contract}' failed for model 'grouped': .*{detail}"):
         check_language_model(grouped(flaw), None, name="grouped")
 
 
