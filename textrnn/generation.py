@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from .contracts import PerTokenDecoding, StreamDecoding, supports
 from .errors import ConfigError
 from .inference import Stepper, make_stepper
 from .sampling import SamplingOptions, UniformStreams, check_count, choose_next, forbidden_bias
@@ -218,13 +219,10 @@ def start_id(tokenizer) -> int:
 def decodes_per_token(tokenizer) -> bool:
     """Whether ``decode(ids) == "".join(id_to_text(i) for i in ids)`` always holds.
 
-    A tokenizer says so with a ``decodes_per_token`` attribute; without one, only the char
-    tokenizer (``type_name == "char"``) is assumed to.
+    A tokenizer says so with ``decodes_per_token = True``
+    (:class:`textrnn.contracts.PerTokenDecoding`).
     """
-    declared = getattr(tokenizer, "decodes_per_token", None)
-    if declared is not None:
-        return bool(declared)
-    return getattr(tokenizer, "type_name", None) == "char"
+    return supports(tokenizer, PerTokenDecoding)
 
 
 def stream_decoder(tokenizer, context: Sequence[int]):
@@ -234,9 +232,8 @@ def stream_decoder(tokenizer, context: Sequence[int]):
     tokenizers have an exact byte-level one); ``id_to_text`` per token where
     :func:`decodes_per_token`; else decoding a short window of recent ids.
     """
-    own = getattr(tokenizer, "stream_decoder", None)
-    if callable(own):
-        return own()
+    if supports(tokenizer, StreamDecoding):
+        return tokenizer.stream_decoder()
     if decodes_per_token(tokenizer):
         return _PerTokenDecoder(tokenizer)
     return _WindowDecoder(tokenizer, context)

@@ -6,19 +6,21 @@ the specs below. First-party plugins in ``plugins/`` use exactly these hooks.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import pluggy
 
 if TYPE_CHECKING:
     import typer
 
+    from .events import TrainingEvent
+
 hookspec = pluggy.HookspecMarker("textrnn")
 hookimpl = pluggy.HookimplMarker("textrnn")
 
 
 @hookspec
-def register_tasks(register):
+def register_tasks(register: Callable[..., None]):
     """Register tasks: what ``textrnn train TASK`` trains (``lm``, ``classifier``, ...).
 
     :param register: call ``register(name, task_class, config=ConfigClass,
@@ -31,7 +33,7 @@ def register_tasks(register):
 
 
 @hookspec
-def register_models(register):
+def register_models(register: Callable[..., None]):
     """Register model families.
 
     :param register: call ``register(name, factory, task="lm", options=OptionsClass,
@@ -43,23 +45,27 @@ def register_models(register):
         a classifier has ``forward(ids, lengths) -> logits`` with ``lengths`` the
         unpadded length of each row (the class count arrives as ``options.num_classes``).
         Import torch inside the factory, not at module level, so ``textrnn --help``
-        stays fast.
+        stays fast. ``default=True`` offers the model as its task's default;
+        a classifier's ``init_from=("lstm",)`` names the language models it starts from.
+        Optional capabilities (layer groups, the fused step layout, ...) are the
+        Protocols of :mod:`textrnn.contracts`.
     """
 
 
 @hookspec
-def register_tokenizers(register):
+def register_tokenizers(register: Callable[..., None]):
     """Register tokenizer types.
 
     :param register: call ``register(name, tokenizer_class, description="...")``.
         ``tokenizer_class`` subclasses :class:`textrnn.tokenizers.Tokenizer`: it
         trains from an iterable of texts, encodes, decodes, saves to a directory and
-        loads back.
+        loads back (:class:`textrnn.contracts.TokenizerContract`). ``default_for=("lm",)``
+        offers it as the default tokenizer of those tasks.
     """
 
 
 @hookspec
-def on_training_event(event):
+def on_training_event(event: TrainingEvent):
     """Observe training as it happens.
 
     :param event: a :class:`textrnn.events.TrainingEvent` with ``kind`` (``"start"``,

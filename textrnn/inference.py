@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import torch
 from torch import nn
 
 from . import native as native_step
+# FUSED_LAYOUT and RecurrentStep are re-exported: they were defined here before textrnn.contracts
+from .contracts import FUSED_LAYOUT, FusedStepLayout, RecurrentStep, State, supports  # noqa: F401
 
-State = tuple[torch.Tensor, ...]
 
 # Largest layer-0 lookup table (V x G*H elements) worth precomputing; past it (big
 # sentencepiece vocabularies) layer 0 gathers embeddings and multiplies instead.
@@ -129,19 +130,6 @@ class ModuleStepper(Stepper):
     @property
     def state(self):
         return self._state
-
-
-@runtime_checkable
-class RecurrentStep(Protocol):
-    """An LM with an O(1) one-token form beside its window ``forward``.
-
-    ``step(ids, state)`` takes one token per row, ids (B,), and the state ``forward``
-    returns (``None`` for the zero state); it returns ``(logits (B, V), state)`` equal to
-    ``forward(ids[:, None], state)`` without the time axis. Models trained with a parallel
-    scan implement it so that generation does not run the scan's machinery per token.
-    """
-
-    def step(self, ids: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]: ...
 
 
 def step_window(model: RecurrentStep, ids: torch.Tensor, state: State | None = None):
@@ -565,23 +553,10 @@ class CudaGraphStepper(Stepper):
         return self._chunk_out
 
 
-#: A model class sets ``fused_step_layout = FUSED_LAYOUT`` to promise the layout the fused
-#: step relies on: ``embedding`` -> ``rnn`` (a batch-first torch RNN/LSTM/GRU) ->
-#: ``decoder`` (nn.Linear), with only dropout in between, and ``forward`` doing just that.
-#: It must be set on the class itself: a subclass may override ``forward`` and must opt in again.
-FUSED_LAYOUT = "embedding-rnn-decoder"
-
-
 def has_fused_layout(model: nn.Module) -> bool:
-    """True for a model that declares the fused layout and whose cell the fused step knows
+    """True for a model that keeps the :class:`textrnn.contracts.FusedStepLayout` contract
     (also what :mod:`textrnn.export` needs to write a language model out)."""
-    if vars(type(model)).get("fused_step_layout") != FUSED_LAYOUT or getattr(model, "cell", None) not in _GATES:
-        return False
-    rnn = model.rnn
-    return (
-        rnn.bias and rnn.batch_first and not rnn.bidirectional and getattr(rnn, "proj_size", 0) == 0
-        and model.decoder.bias is not None
-    )
+    return supports(model, FusedStepLayout)
 
 
 def make_stepper(model: nn.Module, device: str | torch.device = "cpu", *, fused: bool = True,
@@ -605,7 +580,7 @@ def make_stepper(model: nn.Module, device: str | torch.device = "cpu", *, fused:
             if lib is not None:
                 return NativeRecurrentStepper(model, lib)
         return FusedRecurrentStepper(model)
-    if fused and isinstance(model, RecurrentStep):
+    if fused and supports(model, RecurrentStep):
         stepper = ModelStepStepper(model)
         return CudaGraphStepper(stepper) if device.type == "cuda" else stepper
     return ModuleStepper(model)

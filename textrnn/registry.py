@@ -49,7 +49,13 @@ class TaskInfo:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """One registered model: ``factory(vocab_size, options)`` builds it."""
+    """One registered model: ``factory(vocab_size, options)`` builds it.
+
+    :param default: the plugin offers it as the model a run of its task trains when none
+        is named (:func:`default_model`).
+    :param init_from: for a classifier, the language models whose weights it starts from
+        (``init_from_language_model``); :func:`classifier_for` picks by it.
+    """
 
     name: str
     factory: Callable[..., Any]
@@ -57,6 +63,8 @@ class ModelInfo:
     options: type
     plugin: str
     description: str = ""
+    default: bool = False
+    init_from: tuple[str, ...] = ()
 
     def make_options(self, values: dict[str, Any] | None = None):
         """Validate ``values`` against the options dataclass and return an instance."""
@@ -68,10 +76,13 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class TokenizerInfo:
+    """One registered tokenizer type; ``default_for`` names the tasks it is the default of."""
+
     name: str
     cls: Any
     plugin: str
     description: str = ""
+    default_for: tuple[str, ...] = ()
 
 
 _models: dict[str, ModelInfo] | None = None
@@ -107,7 +118,7 @@ def _collect(hook_name: str, make):
     return found
 
 
-def _make_model(name, plugin, factory, task="lm", options=None, description=""):
+def _make_model(name, plugin, factory, task="lm", options=None, description="", default=False, init_from=()):
     known = tasks()
     if task not in known:
         raise PluginError(f"plugin {plugin!r}: model {name!r} has unknown task {task!r} "
@@ -116,7 +127,10 @@ def _make_model(name, plugin, factory, task="lm", options=None, description=""):
         options = _EmptyOptions
     if not dataclasses.is_dataclass(options):
         raise PluginError(f"plugin {plugin!r}: options for model {name!r} must be a dataclass")
-    return ModelInfo(name, factory, task, options, plugin, description)
+    init_from = _names(plugin, f"model {name!r}", "init_from", init_from)
+    if init_from and task != "classifier":
+        raise PluginError(f"plugin {plugin!r}: model {name!r} gives init_from, which only a classifier can")
+    return ModelInfo(name, factory, task, options, plugin, description, bool(default), init_from)
 
 
 def _make_task(name, plugin, task_class, config, description="", **fields):
@@ -129,8 +143,21 @@ def _make_task(name, plugin, task_class, config, description="", **fields):
                     **fields)
 
 
-def _make_tokenizer(name, plugin, cls, description=""):
-    return TokenizerInfo(name, cls, plugin, description or (cls.__doc__ or "").strip().split("\n")[0])
+def _make_tokenizer(name, plugin, cls, description="", default_for=()):
+    default_for = _names(plugin, f"tokenizer {name!r}", "default_for", default_for)
+    unknown = [task for task in default_for if task not in tasks()]
+    if unknown:
+        raise PluginError(f"plugin {plugin!r}: tokenizer {name!r} is a default for unknown task {unknown[0]!r} "
+                          f"(registered tasks: {', '.join(sorted(tasks()))})")
+    return TokenizerInfo(name, cls, plugin, description or (cls.__doc__ or "").strip().split("\n")[0], default_for)
+
+
+def _names(plugin: str, what: str, field_name: str, value) -> tuple[str, ...]:
+    """A name or a sequence of names, as a tuple; anything else is the plugin's mistake."""
+    names = (value,) if isinstance(value, str) else value
+    if not isinstance(names, (tuple, list)) or not all(isinstance(n, str) and n for n in names):
+        raise PluginError(f"plugin {plugin!r}: {what} has {field_name}={value!r}; expected a name or a list of names")
+    return tuple(names)
 
 
 @dataclass
@@ -187,6 +214,50 @@ def get_tokenizer(name: str) -> TokenizerInfo:
     if name not in table:
         raise _unknown("tokenizer", name, table)
     return table[name]
+
+
+def default_model(task: str) -> str:
+    """The model a run of ``task`` trains when none is named: the one registered with
+    ``default=True`` (textrnn's own plugins before others, then by name)."""
+    return _preferred(f"default {task} model", [m for m in models().values() if m.task == task and m.default]).name
+
+
+def default_tokenizer(task: str) -> str:
+    """The tokenizer a run of ``task`` trains when none is named: one registered with
+    ``default_for=(task, ...)`` (textrnn's own plugins before others, then by name)."""
+    return _preferred(f"default tokenizer for {task}",
+                      [t for t in tokenizers().values() if task in t.default_for]).name
+
+
+def classifier_for(language_model: str) -> str | None:
+    """The classifier that starts from ``language_model``'s weights (registered with
+    ``init_from`` naming it), or ``None``."""
+    found = [m for m in models().values() if m.task == "classifier" and language_model in m.init_from]
+    return _preferred("", found).name if found else None
+
+
+def classifiers_with_init_from() -> dict[str, list[str]]:
+    """Language model name -> the classifiers that start from it, for error messages."""
+    table: dict[str, list[str]] = {}
+    for m in models().values():
+        for lm in m.init_from:
+            table.setdefault(lm, []).append(m.name)
+    return table
+
+
+def _preferred(what: str, candidates: list):
+    """First-party registrations win, so installing a plugin never changes a default silently."""
+    from .plugins import FIRST_PARTY_DIST, state
+
+    if not candidates:
+        raise PluginError(f"no plugin registers a {what} (is textrnn installed with its plugins?)")
+    infos = state().infos
+
+    def rank(entry):
+        info = infos.get(entry.plugin)
+        return (info is None or info.distribution != FIRST_PARTY_DIST, entry.name)
+
+    return min(candidates, key=rank)
 
 
 def option_rows(options_cls) -> list[dict[str, Any]]:

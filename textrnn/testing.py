@@ -24,6 +24,26 @@ textrnn's trainer, evaluator, generator and checkpoints rely on:
 * **save/load** -- the ``state_dict`` survives a safetensors round trip through the
   functions textrnn's checkpoints use, into a model built with another seed.
 * **gradients** -- every parameter gets a finite, non-zero gradient from the loss.
+* **truncated BPTT** (LM) -- in training mode, a window run from the previous window's
+  state after ``detach()`` backpropagates, twice in a row, as the trainer does.
+
+and then each optional capability the model offers (:mod:`textrnn.contracts`):
+
+* **layer groups** -- ``layer_groups()`` lists every parameter exactly once, no group is
+  empty, and the groups run bottom to top: a group's modules run in the forward pass no
+  earlier than those of the group below.
+* **init from a language model** -- ``init_from_language_model(tensors)`` sets exactly the
+  parameters it names (each now differs from its fresh value, and equals the language
+  model's tensor of that name where the shapes agree), leaves the others alone, and
+  raises ``ValueError`` for a language model that lacks what it needs.
+* **embedding** -- ``model.embedding`` is the ``nn.Embedding`` (vocab_size rows) among the
+  model's parameters that the forward reads: changing its weights changes the logits.
+* **one-token step** -- ``step(ids, state)`` token by token gives the logits and state of
+  ``forward`` over the window.
+* **fused step layout** -- the fused generation step (:func:`textrnn.inference.make_stepper`)
+  gives the logits of ``forward``, primed with a prompt and then token by token.
+
+Tokenizers have :func:`check_tokenizer` (:mod:`textrnn.tokenizer_checks`).
 
 This module imports torch; import it from tests, not from a plugin's ``__init__``.
 """
@@ -36,15 +56,19 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-__all__ = ["check_model", "check_language_model", "check_classifier"]
+from .contracts import FusedStepLayout, InitFromLanguageModel, LayerGroups, RecurrentStep, TokenEmbedding, supports
+from .tokenizer_checks import check_tokenizer
+
+__all__ = ["check_model", "check_language_model", "check_classifier", "check_tokenizer"]
 
 # float32 tolerances: batched and single-row kernels round differently, cuDNN's more than
 # MKL's (a bigru's logits differed by 2e-5 on an H100); a broken contract differs by ~0.1
 TOLERANCES = {"cpu": (1e-5, 1e-4)}  # device type -> (atol, rtol)
 GPU_TOLERANCES = (1e-4, 1e-3)
+BASIC_CONTRACTS = ["output shapes", "determinism", "carried state", "batch independence", "save/load", "gradients"]
 
 
-def check_model(name: str, *, vocab_size: int = 23, device: str = "cpu", **options: Any) -> None:
+def check_model(name: str, *, vocab_size: int = 23, device: str = "cpu", **options: Any) -> list[str]:
     """Check a registered model, looked up by ``name``, with the given option values.
 
     :param name: the name the plugin registered (``textrnn models`` lists them).
@@ -52,6 +76,9 @@ def check_model(name: str, *, vocab_size: int = 23, device: str = "cpu", **optio
     :param device: where to run the checks (``"cpu"``, ``"cuda"``, ...).
     :param options: model options, as ``--model-option`` would set them; keep the
         model small so the checks take a fraction of a second.
+    :returns: the names of the contracts checked, optional capabilities included. A
+        classifier registered with ``init_from`` is checked against the first language
+        model it names, built with the options the two share (sizes).
     """
     from .errors import TextrnnError
     from .registry import get_model
@@ -62,18 +89,39 @@ def check_model(name: str, *, vocab_size: int = 23, device: str = "cpu", **optio
     except TextrnnError as exc:
         raise AssertionError(f"model {name!r} cannot be built: {exc} "
                              "(is its plugin installed, e.g. with pip install -e .?)") from None
-    check = check_language_model if info.task == "lm" else check_classifier
-    check(info.factory, values, vocab_size=vocab_size, device=device, name=name)
+    if info.task == "lm":
+        return check_language_model(info.factory, values, vocab_size=vocab_size, device=device, name=name)
+    language_model = _language_model_for(info, values) if info.init_from else None
+    return check_classifier(info.factory, values, vocab_size=vocab_size, device=device, name=name,
+                            language_model=language_model)
+
+
+def _language_model_for(info, values):
+    """``(factory, options)`` of the first language model ``info.init_from`` names, sized like ``values``."""
+    import dataclasses
+
+    from .errors import TextrnnError
+    from .registry import get_model
+
+    try:
+        lm = get_model(info.init_from[0], task="lm")
+        names = {f.name for f in dataclasses.fields(lm.options)}
+        shared = {k: v for k, v in dataclasses.asdict(values).items() if k in names and not k.endswith("dropout")}
+        return lm.factory, lm.make_options(shared)
+    except TextrnnError as exc:
+        raise AssertionError(f"model {info.name!r} names init_from={info.init_from!r}, "
+                             f"but that language model cannot be built at its sizes: {exc}") from None
 
 
 def check_language_model(factory: Callable, options: Any, *, vocab_size: int = 23, batch_size: int = 3,
-                         seq_len: int = 10, device: str = "cpu", name: str | None = None) -> None:
+                         seq_len: int = 10, device: str = "cpu", name: str | None = None) -> list[str]:
     """Check the language-model contracts of ``factory(vocab_size, options)``.
 
     :param factory: the callable the plugin registers; it returns a ``torch.nn.Module``
         with ``forward(ids, state=None) -> (logits, state)``.
     :param options: an instance of the model's options dataclass.
     :param name: how failures name the model (defaults to the factory's name).
+    :returns: the names of the contracts checked.
     """
     checker = _Checker(factory, options, vocab_size, device, name)
     with checker.rng():
@@ -85,10 +133,14 @@ def check_language_model(factory: Callable, options: Any, *, vocab_size: int = 2
         checker.save_load(lambda model: model(ids)[0])
         checker.gradients(lambda model: F.cross_entropy(
             model(ids[:, :-1])[0].flatten(0, 1), ids[:, 1:].flatten()))
+        checker.lm_truncated_bptt(ids)
+        checker.capabilities(lambda model: model(ids)[0], ids=ids)
+    return BASIC_CONTRACTS + checker.checked
 
 
 def check_classifier(factory: Callable, options: Any, *, vocab_size: int = 23, batch_size: int = 4,
-                     seq_len: int = 9, device: str = "cpu", name: str | None = None) -> None:
+                     seq_len: int = 9, device: str = "cpu", name: str | None = None,
+                     language_model: tuple[Callable, Any] | None = None) -> list[str]:
     """Check the classifier contracts of ``factory(vocab_size, options)``.
 
     :param factory: the callable the plugin registers; it returns a ``torch.nn.Module``
@@ -96,8 +148,12 @@ def check_classifier(factory: Callable, options: Any, *, vocab_size: int = 23, b
     :param options: an instance of the model's options dataclass (``num_classes`` is
         read from it when present).
     :param name: how failures name the model (defaults to the factory's name).
+    :param language_model: ``(factory, options)`` of a language model whose weights the
+        classifier's ``init_from_language_model`` takes, sized to match.
+    :returns: the names of the contracts checked.
     """
     checker = _Checker(factory, options, vocab_size, device, name)
+    checker.language_model = language_model
     with checker.rng():
         ids = checker.random_ids(batch_size, seq_len)
         # rows of different lengths, one of them full and one a single token
@@ -110,6 +166,8 @@ def check_classifier(factory: Callable, options: Any, *, vocab_size: int = 23, b
         checker.save_load(lambda model: model(padded, lengths))
         labels = torch.arange(batch_size, device=checker.device) % _num_classes(options, 2)
         checker.gradients(lambda model: F.cross_entropy(model(padded, lengths), labels))
+        checker.capabilities(lambda model: model(padded, lengths))
+    return BASIC_CONTRACTS + checker.checked
 
 
 def _padding_mask(lengths: torch.Tensor, seq_len: int) -> torch.Tensor:
@@ -131,6 +189,8 @@ class _Checker:
         self.device = torch.device(device)
         self.atol, self.rtol = TOLERANCES.get(self.device.type, GPU_TOLERANCES)
         self.what = f"model {name!r}" if name else f"factory {getattr(factory, '__qualname__', factory)!r}"
+        self.language_model: tuple[Callable, Any] | None = None
+        self.checked: list[str] = []
 
     # -- plumbing ---------------------------------------------------------
     def fail(self, contract: str, detail: str) -> None:
@@ -327,3 +387,171 @@ class _Checker:
                 self.fail("gradients", f"parameter {key!r} has a non-finite gradient")
             if not param.grad.any():
                 self.fail("gradients", f"parameter {key!r} gets an all-zero gradient")
+
+    # -- optional capabilities (textrnn.contracts) -----------------------------
+    def lm_truncated_bptt(self, ids):
+        """The trainer's inner loop: forward from the detached state of the last window, backward."""
+        model = self.build(train=True)
+        cut = ids.shape[1] // 2
+        state = None
+        for window in (ids[:, :cut], ids[:, cut:]):
+            logits, state = self.lm_forward(model, window, state, "truncated BPTT")
+            try:
+                F.cross_entropy(logits.flatten(0, 1), window.flatten()).backward()
+            except RuntimeError as exc:
+                self.fail("truncated BPTT", f"backward from a window that continues a detached state: {exc}")
+            state = tuple(s.detach() for s in state)
+        self.checked.append("truncated BPTT")
+
+    def capabilities(self, run: Callable, ids: torch.Tensor | None = None):
+        """Check each optional capability the model offers; ``run(model)`` -> logits."""
+        model = self.build()
+        if supports(model, LayerGroups):
+            self.layer_groups(run)
+        if supports(model, InitFromLanguageModel):
+            self.init_from_language_model(run)
+        if supports(model, TokenEmbedding) or hasattr(model, "embedding"):
+            self.embedding(run)
+        if ids is not None and supports(model, RecurrentStep):
+            self.one_token_step(ids)
+        if ids is not None and supports(model, FusedStepLayout):
+            self.fused_step(ids)
+
+    def layer_groups(self, run: Callable):
+        contract = "layer groups"
+        model = self.build().eval()
+        groups = model.layer_groups()
+        if not isinstance(groups, (list, tuple)) or not groups:
+            self.fail(contract, "layer_groups() must return a non-empty list of lists of parameters")
+        names = {id(p): n for n, p in model.named_parameters()}
+        seen: dict[int, int] = {}
+        for g, group in enumerate(groups):
+            if not list(group):
+                self.fail(contract, f"group {g} is empty")
+            for p in group:
+                if id(p) not in names:
+                    self.fail(contract, f"group {g} holds a tensor that is not a parameter of the model")
+                if id(p) in seen:
+                    self.fail(contract, f"{names[id(p)]!r} is in groups {seen[id(p)]} and {g}")
+                seen[id(p)] = g
+        missing = [n for i, n in names.items() if i not in seen]
+        if missing:
+            self.fail(contract, f"no group holds {', '.join(map(repr, missing[:3]))}")
+        # a module whose forward is bypassed (a fused kernel called on its weights) has no
+        # position; the groups' other modules still fix the order
+        first_run = self._first_run_order(model, run)
+        below, below_group = -1, None
+        for g, group in enumerate(groups):
+            known = [first_run[id(p)] for p in group if id(p) in first_run]
+            if not known:
+                continue
+            if min(known) < below:
+                self.fail(contract, f"groups must run bottom to top, but a module of group {below_group} runs "
+                          f"after one of group {g} in the forward pass")
+            below, below_group = max(known), g
+        self.checked.append(contract)
+
+    @staticmethod
+    def _first_run_order(model: torch.nn.Module, run: Callable) -> dict[int, int]:
+        """Parameter id -> the position of its module's first call in one forward pass."""
+        order: dict[int, int] = {}
+        calls = []
+
+        def hook(module, args):
+            calls.append(module)
+
+        handles = [m.register_forward_pre_hook(hook) for m in model.modules()
+                   if any(True for _ in m.parameters(recurse=False))]
+        try:
+            with torch.no_grad():
+                run(model)
+        finally:
+            for handle in handles:
+                handle.remove()
+        for position, module in enumerate(calls):
+            for p in module.parameters(recurse=False):
+                order.setdefault(id(p), position)
+        return order
+
+    def init_from_language_model(self, run: Callable):
+        contract = "init from a language model"
+        model = self.build(seed=0)
+        before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        try:
+            model.init_from_language_model({})
+        except ValueError:
+            pass
+        else:
+            self.fail(contract, "init_from_language_model({}) must raise ValueError naming what is missing")
+        if self.language_model is None:
+            self.checked.append(contract + " (refuses nothing)")
+            return
+        lm_factory, lm_options = self.language_model
+        torch.manual_seed(1)
+        lm_tensors = dict(lm_factory(self.vocab_size, lm_options).to(self.device).state_dict())
+        model = self.build(seed=0)
+        copied = model.init_from_language_model(lm_tensors)
+        after = model.state_dict()
+        unknown = [n for n in copied if n not in after]
+        if not copied or unknown:
+            self.fail(contract, f"returned {unknown or 'no names'}; it must return the names of the parameters it set")
+        for key, value in after.items():
+            if key in copied:
+                if torch.equal(value, before[key]):
+                    self.fail(contract, f"says it set {key!r}, which is unchanged")
+                source = lm_tensors.get(key)
+                if source is not None and source.shape == value.shape and not torch.equal(value, source):
+                    self.fail(contract, f"{key!r} does not hold the language model's {key!r}")
+            elif not torch.equal(value, before[key]):
+                self.fail(contract, f"changed {key!r} without naming it")
+        with torch.no_grad():
+            logits = run(model.eval())
+        if not torch.isfinite(logits).all():
+            self.fail(contract, "the initialised model gives non-finite logits")
+        self.checked.append(contract)
+
+    def embedding(self, run: Callable):
+        contract = "embedding"
+        model = self.build().eval()
+        table = getattr(model, "embedding", None)
+        if not supports(model, TokenEmbedding):
+            self.fail(contract, f"model.embedding is a {type(table).__name__}, not a torch.nn.Embedding")
+        if table.num_embeddings != self.vocab_size:
+            self.fail(contract, f"model.embedding has {table.num_embeddings} rows for a vocabulary of {self.vocab_size}")
+        if not any(p is table.weight for p in model.parameters()):
+            self.fail(contract, "model.embedding.weight is not a parameter of the model")
+        with torch.no_grad():
+            before = run(model)
+            table.weight.add_(torch.randn_like(table.weight))  # random, so a normalisation cannot cancel it
+            after = run(model)
+        if torch.allclose(before, after):
+            self.fail(contract, "the logits do not change with model.embedding.weight; the forward must read it")
+        self.checked.append(contract)
+
+    def one_token_step(self, ids):
+        from .inference import step_window
+
+        contract = "one-token step"
+        model = self.build().eval()
+        with torch.no_grad():
+            whole, whole_state = self.lm_forward(model, ids, None, contract)
+            stepped, state = step_window(model, ids)
+        self.close(contract, "step(ids[:, t], state) for each t", stepped, whole)
+        self.close_states(contract, "state after stepping the window", state, whole_state)
+        self.checked.append(contract)
+
+    def fused_step(self, ids):
+        from .inference import make_stepper
+
+        contract = "fused step layout"
+        model = self.build().eval()
+        cut = ids.shape[1] // 2
+        with torch.inference_mode():
+            whole, _ = self.lm_forward(model, ids, None, contract)
+            for native in (False, True):  # the PyTorch fused step, and the compiled one where it builds
+                stepper = make_stepper(model, self.device, native=native)
+                got = [stepper.prime(ids[:, :cut]).clone()]
+                got += [stepper.step(ids[:, t]).clone() for t in range(cut, ids.shape[1])]
+                self.close(contract, f"{type(stepper).__name__}: prime, then step token by token",
+                           torch.stack(got, dim=1), whole[:, cut - 1 :])
+        self.checked.append(contract)

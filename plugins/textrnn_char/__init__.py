@@ -25,6 +25,7 @@ class CharTokenizer(Tokenizer):
 
     type_name = "char"
     granularity = "char"  # textrnn.training.lm_defaults picks sizes and rates by this
+    decodes_per_token = True  # one id is one character: generation streams id_to_text per token
 
     def __init__(self, chars: Sequence[str]):
         self.chars = list(chars)  # index i+1 is chars[i]; id 0 is <unk>
@@ -68,4 +69,4 @@ class CharTokenizer(Tokenizer):
 
 @textrnn.hookimpl
 def register_tokenizers(register):
-    register("char", CharTokenizer)
+    register("char", CharTokenizer, default_for=("lm",))  # what `textrnn train lm` uses without --tokenizer

@@ -119,4 +119,6 @@ _DESCRIPTIONS = {
 @textrnn.hookimpl
 def register_models(register):
     for cell in CELLS:
-        register(cell, _factory(cell), task="lm", options=RecurrentLMOptions, description=_DESCRIPTIONS[cell])
+        # lstm is what `textrnn train lm` trains when no --model is given
+        register(cell, _factory(cell), task="lm", options=RecurrentLMOptions, description=_DESCRIPTIONS[cell],
+                 default=cell == "lstm")

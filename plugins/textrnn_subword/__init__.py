@@ -21,4 +21,6 @@ __all__ = ["BPETokenizer", "SentencePieceTokenizer", "SubwordOptions", "UnigramT
 @textrnn.hookimpl
 def register_tokenizers(register):
     register("bpe", BPETokenizer, description="byte-pair-encoding subwords (sentencepiece, byte fallback, lossless)")
-    register("unigram", UnigramTokenizer, description="unigram-LM subwords (sentencepiece, byte fallback, lossless)")
+    # unigram is the classifier's default: 8,000 unigram pieces beat bpe on SST-2 (docs/recipes.md, section 3)
+    register("unigram", UnigramTokenizer, description="unigram-LM subwords (sentencepiece, byte fallback, lossless)",
+             default_for=("classifier",))

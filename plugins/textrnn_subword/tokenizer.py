@@ -47,6 +47,8 @@ class SentencePieceTokenizer(Tokenizer):
     """A trained sentencepiece model; subclasses fix the model type."""
 
     model_type: str = ""
+    # sentencepiece encodes on its own threads: lm_data tokenizes in-process (textrnn.contracts.ThreadedEncoding)
+    threaded_encode = True
 
     def __init__(self, model: bytes, options: dict[str, Any]):
         import sentencepiece as spm
@@ -104,7 +106,7 @@ class SentencePieceTokenizer(Tokenizer):
         (Path(directory) / MODEL_FILE).write_bytes(self.model_bytes)
         return [MODEL_FILE]
 
-    def _file_bytes(self) -> dict[str, bytes]:
+    def file_bytes(self) -> dict[str, bytes]:
         return {MODEL_FILE: self.model_bytes}
 
     # -- encoding ---------------------------------------------------------------------

@@ -46,7 +46,8 @@ def test_registered_model_keeps_the_contracts(name, options):
 
 def test_every_first_party_model_is_checked():
     names = {p.values[0] for p in _variants()}
-    assert {"rnn", "lstm", "gru", "bilstm", "bigru", "mlstm", "mingru", "minlstm", "bimingru", "hawk"} <= names
+    # mlstm is a third-party plugin (plugins/mlstm, installed on its own): checked by its own tests
+    assert {"rnn", "lstm", "gru", "bilstm", "bigru", "mingru", "minlstm", "bimingru", "hawk"} <= names
 
 
 def test_unknown_model_is_an_assertion_naming_it():

@@ -35,17 +35,13 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .. import __version__
+from ..contracts import ThreadedEncoding, supports
 from ..errors import CorpusError, RunError
 from .sources import CorpusSource, open_source
 from .token_cache import TRAIN_FILE, VALID_FILE, FileHashes, TokenCache, cache_key, token_dtype, write_meta
 
 POOL_MIN_BYTES = 32 << 20  # below this, starting worker processes costs more than it saves
 MAX_WORKERS = 8
-# Tokenizers whose encode already spreads over the cores (sentencepiece's own threads). On
-# 2 shared cores, 20 MB of bpe took 3.9-5.2 s in-process against 5.8-6.1 s in a pool of 2
-# processes (benchmarks/tokenize_throughput.py --workers 1|2), so these stay in-process.
-# A plugin tokenizer says the same by setting ``threaded_encode = True``.
-THREADED_TOKENIZERS = {"bpe", "unigram"}
 PROGRESS_MIN_BYTES = 64 << 20  # corpora at least this big report tokenization progress
 
 Message = Callable[[str], None]
@@ -267,8 +263,8 @@ def _train_tokenizer(split: CorpusSplit, name: str, options: dict, say: Message)
 
 def default_workers(tokenizer, total_bytes: int) -> int:
     """Processes to tokenize ``total_bytes`` with: 1 for small corpora and self-threading tokenizers."""
-    threaded = getattr(tokenizer, "threaded_encode", tokenizer.type_name in THREADED_TOKENIZERS)
-    if threaded or total_bytes < POOL_MIN_BYTES:
+    # a tokenizer whose encode already spreads over the cores (sentencepiece's threads) stays in-process
+    if supports(tokenizer, ThreadedEncoding) or total_bytes < POOL_MIN_BYTES:
         return 1
     return min(available_cores(), MAX_WORKERS)
 

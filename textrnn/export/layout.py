@@ -2,12 +2,13 @@
 
 A model is exported from what its class promises, never from guesses about its code:
 
-* a language model whose class sets ``fused_step_layout = "embedding-rnn-decoder"``
-  (:data:`textrnn.inference.FUSED_LAYOUT`): ``embedding`` -> ``rnn`` (a batch-first torch
-  RNN/LSTM/GRU) -> ``decoder`` (nn.Linear), dropout only in between;
-* a classifier whose class sets ``classifier_layout = "embedding-rnn-pool-head"``:
-  ``embedding`` -> ``rnn`` (a batch-first, possibly bidirectional LSTM/GRU) over the real
-  tokens -> ``pool(states, mask, lengths)`` (or the final states, for "last") -> ``head``.
+* a language model that keeps :class:`textrnn.contracts.FusedStepLayout` (its class sets
+  ``fused_step_layout = "embedding-rnn-decoder"``): ``embedding`` -> ``rnn`` (a batch-first
+  torch RNN/LSTM/GRU) -> ``decoder`` (nn.Linear), dropout only in between;
+* a classifier that keeps :class:`textrnn.contracts.ClassifierLayout` (its class sets
+  ``classifier_layout = "embedding-rnn-pool-head"``): ``embedding`` -> ``rnn`` (a batch-first,
+  possibly bidirectional LSTM/GRU) over the real tokens -> ``pool(states, mask, lengths)``
+  (or the final states, for "last") -> ``head``.
 
 Anything else (the ``mlstm`` example plugin, say) is refused with :class:`ExportError`.
 """
@@ -18,10 +19,8 @@ from typing import Any
 
 from torch import nn
 
+from ..contracts import CLASSIFIER_LAYOUT, FUSED_LAYOUT, ClassifierLayout, FusedStepLayout, supports
 from ..errors import TextrnnError
-from ..inference import FUSED_LAYOUT, has_fused_layout
-
-CLASSIFIER_LAYOUT = "embedding-rnn-pool-head"
 POOLINGS = ("last", "max", "mean", "attention", "maxmean")
 
 
@@ -36,7 +35,7 @@ def describe(model: nn.Module, task: str, name: str) -> dict[str, Any]:
     :param name: the registered model name, for the error message.
     :raises ExportError: when the model's class declares no layout textrnn knows.
     """
-    if task == "lm" and has_fused_layout(model):
+    if task == "lm" and supports(model, FusedStepLayout):
         return _describe_lm(model)
     if task == "classifier" and _has_classifier_layout(model):
         return _describe_classifier(model)
@@ -62,11 +61,7 @@ def _describe_lm(model: nn.Module) -> dict[str, Any]:
 
 
 def _has_classifier_layout(model: nn.Module) -> bool:
-    if vars(type(model)).get("classifier_layout") != CLASSIFIER_LAYOUT:
-        return False
-    rnn = model.rnn
-    return (isinstance(rnn, (nn.LSTM, nn.GRU)) and rnn.bias and rnn.batch_first and getattr(rnn, "proj_size", 0) == 0
-            and model.options.pooling in POOLINGS and isinstance(model.head, nn.Linear))
+    return supports(model, ClassifierLayout) and getattr(getattr(model, "options", None), "pooling", None) in POOLINGS
 
 
 def _describe_classifier(model: nn.Module) -> dict[str, Any]:

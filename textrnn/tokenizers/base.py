@@ -24,13 +24,17 @@ class Tokenizer(ABC):
 
     Subclasses set ``type_name`` and implement ``train``, ``encode``, ``decode``,
     ``vocab_size``, ``to_meta``/``from_meta`` (JSON-able description) and, when they
-    own extra files, ``save_files``/``load_files``.
+    own extra files, ``save_files`` and ``file_bytes``. The full contract, and the
+    optional capabilities, are in :mod:`textrnn.contracts` (``TokenizerContract``);
+    :func:`textrnn.testing.check_tokenizer` checks a tokenizer keeps it.
     """
 
     type_name: str = ""
     # "char", "subword" or "word": what a token is, so training defaults can suit it
     # (textrnn.training.lm_defaults); a tokenizer that does not say counts as subword.
     granularity: str = "subword"
+    # True where encode already spreads over the cores (textrnn.contracts.ThreadedEncoding)
+    threaded_encode: bool = False
 
     @classmethod
     @abstractmethod
@@ -78,12 +82,14 @@ class Tokenizer(ABC):
     def fingerprint(self) -> str:
         """sha256 over the description and every file; identifies the tokenizer."""
         h = hashlib.sha256(json.dumps(self.to_meta(), sort_keys=True).encode())
-        for name, data in sorted(self._file_bytes().items()):
+        for name, data in sorted(self.file_bytes().items()):
             h.update(name.encode())
             h.update(data)
         return h.hexdigest()
 
-    def _file_bytes(self) -> dict[str, bytes]:
+    def file_bytes(self) -> dict[str, bytes]:
+        """``{name: bytes}`` of every file :meth:`save_files` writes, the same on every call
+        (:meth:`fingerprint` hashes them)."""
         return {}
 
 

@@ -14,7 +14,10 @@ The numbers come from the SST-2 runs in docs/recipes.md (section 3): ``bigru``, 
 pooling, dropout 0.5, token dropout 0.2, 8,000 unigram pieces, 8 epochs and an
 exponential moving average of the weights with decay 0.99 gave the best dev accuracy
 from scratch (0.8229 over two seeds). SST-2's 6,920 training texts are the reference
-size; smaller or larger sets scale from there.
+size; smaller or larger sets scale from there. The model and tokenizer are the ones the
+plugins register as the classifier's defaults (``default=True``, ``default_for=("classifier",)``;
+:func:`textrnn.registry.default_model`), and with ``init_from`` the classifier registered
+with ``init_from`` naming the language model (:func:`textrnn.registry.classifier_for`).
 """
 
 from __future__ import annotations
@@ -28,8 +31,6 @@ from .lm_defaults import describe_sources, granularity_of, suggested_model_optio
 
 REFERENCE_TEXTS = 6920  # SST-2's training set, where the recipe was measured
 RECIPE = "the recipe measured best on SST-2, docs/recipes.md"
-MODEL = "bigru"
-TOKENIZER = "unigram"
 TOKEN_DROPOUT = 0.2
 EMA = 0.99
 EPOCHS = 8  # at REFERENCE_TEXTS; scaled by sqrt(REFERENCE_TEXTS / texts) within EPOCH_RANGE
@@ -39,7 +40,6 @@ PIECES_PER_WORD = 0.55  # subword pieces per distinct training word, below MAX_P
 BYTE_PIECES = 256  # the subword tokenizers' byte fallback pieces, counted in vocab_size
 WARMUP_STEPS = 50
 EVAL_EVERY = 25  # steps; SST-2's recipe evaluated every 25 of its 217 steps per epoch
-CLASSIFIER_FOR_CELL = {"lstm": "bilstm", "gru": "bigru"}  # the classifier an --init-from LM's cell starts
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,8 @@ def resolve(config, profile: DataProfile, *, tokenizer_class=None, options_class
     :returns: ``(config, sources)``; ``sources`` maps each resolved option to a short
         reason, and each option the user set to "set".
     """
+    from ..registry import default_model, default_tokenizer
+
     values, sources = {}, {}
 
     def choose(name: str, value: Any, why: str) -> None:
@@ -146,8 +148,8 @@ def resolve(config, profile: DataProfile, *, tokenizer_class=None, options_class
         choose("model", lm_model, "the cell of the --init-from language model")
         choose("tokenizer", lm_tokenizer, "the --init-from language model's")
     else:
-        choose("model", MODEL, RECIPE)
-        choose("tokenizer", TOKENIZER, RECIPE)
+        choose("model", default_model("classifier"), RECIPE)
+        choose("tokenizer", default_tokenizer("classifier"), RECIPE)
     tokenizer_options = dict(config.tokenizer_options)
     if lm_model is None and granularity_of(tokenizer_class) == "subword" and "vocab_size" not in tokenizer_options:
         tokenizer_options["vocab_size"], sources["tokenizer_options.vocab_size"] = vocab_size_for(profile)
@@ -186,17 +188,18 @@ def resolve_for(config, train_texts: Iterable[str], valid_texts: int, lm=None) -
     """
     from ..devices import resolve_device
     from ..errors import ConfigError
-    from ..registry import get_model, get_tokenizer
+    from ..registry import (classifier_for, classifiers_with_init_from, default_model, default_tokenizer, get_model,
+                            get_tokenizer)
 
     profile = profile_of(train_texts, valid_texts, resolve_device(config.device).type, config.time_budget)
     lm_model = lm_tokenizer = None
     if lm is not None:
-        lm_model, lm_tokenizer = CLASSIFIER_FOR_CELL.get(lm.cell), lm.tokenizer_type
+        lm_model, lm_tokenizer = classifier_for(lm.cell), lm.tokenizer_type
         if config.model is None and lm_model is None:
-            raise ConfigError(f"cannot initialise from {lm.path}: no classifier model has a {lm.cell!r} cell; "
-                              f"classifiers exist for {', '.join(CLASSIFIER_FOR_CELL)}")
-    model = config.model or lm_model or MODEL
-    tokenizer = config.tokenizer or lm_tokenizer or TOKENIZER
+            raise ConfigError(f"cannot initialise from {lm.path}: no classifier model starts from a {lm.cell!r} "
+                              f"language model; classifiers exist for {', '.join(classifiers_with_init_from())}")
+    model = config.model or lm_model or default_model("classifier")
+    tokenizer = config.tokenizer or lm_tokenizer or default_tokenizer("classifier")
     tokenizer_class = type(lm.tokenizer) if lm is not None else get_tokenizer(tokenizer).cls
     resolved, sources = resolve(config, profile, tokenizer_class=tokenizer_class,
                                 options_class=get_model(model, task="classifier").options,

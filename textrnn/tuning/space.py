@@ -344,16 +344,14 @@ def _model_option_types(task: str, fixed: dict, search: dict, fields: dict, sour
 
 def _default_model(task: str, init_from: str | None) -> str:
     """The model a config without ``model`` trains (what the trainers pick)."""
-    if task == "lm":
-        return "lstm"
-    from ..training.classifier_defaults import CLASSIFIER_FOR_CELL, MODEL
+    from ..registry import classifier_for, default_model
 
-    if init_from:
+    if task == "classifier" and init_from:
         from ..training import run_dir as rd
 
-        cell = rd.read_run_meta(Path(init_from)).get("model")
-        return CLASSIFIER_FOR_CELL.get(cell, MODEL)
-    return MODEL
+        language_model = rd.read_run_meta(Path(init_from)).get("model")
+        return classifier_for(language_model) or default_model(task)
+    return default_model(task)
 
 
 def _no_unknown(table: dict, allowed, prefix: str, suffix: str) -> None:

@@ -4,7 +4,9 @@ import pytest
 
 from textrnn.testing import check_language_model, check_model
 
-from textrnn_mlstm import MLSTMOptions, build
+# run from this folder after `pip install -e .` here (textrnn's own install does not include it)
+textrnn_mlstm = pytest.importorskip("textrnn_mlstm", reason="textrnn-mlstm is not installed: pip install -e plugins/mlstm")
+MLSTMOptions, build = textrnn_mlstm.MLSTMOptions, textrnn_mlstm.build
 
 
 @pytest.mark.parametrize("options", [
