@@ -81,9 +81,13 @@ def test_the_wheel_is_what_gets_imported(venv, tmp_path):
 
 
 def test_first_party_plugins_load_from_the_wheel(venv, tmp_path):
-    result = run([venv / "bin" / "textrnn", "models"], cwd=tmp_path, TEXTRNN_STRICT_PLUGINS="1")
+    result = run([venv / "bin" / "textrnn", "models"], cwd=tmp_path)
     names = {line.split()[0] for line in result.stdout.splitlines() if line and not line[0].isspace()}
     assert {"lstm", "gru", "bilstm", "mingru", "hawk"} <= names, result.stdout
+    # The test environment's own third-party plugins (an editable plugins/mlstm, whose
+    # module this venv cannot import) may fail to load here; none of the wheel's may.
+    failed = [line for line in result.stderr.splitlines() if "failed to load" in line]
+    assert all("'mlstm'" in line for line in failed), result.stderr
 
 
 def test_train_lm_on_the_embedded_corpus_from_the_wheel(venv, tmp_path):

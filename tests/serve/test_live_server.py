@@ -61,12 +61,30 @@ def test_client_disconnecting_mid_stream_frees_its_rows(server):
     assert response.status_code == 200 and response.json()["usage"]["completion_tokens"] == 5
 
 
+def read_reply(sock) -> str:
+    """The whole HTTP reply: headers and Content-Length bytes of body (one recv may hold less)."""
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _content_length(data):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode()
+
+
+def _content_length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":", 1)[1])
+    return 0
+
+
 def test_stalled_upload_gets_408(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         head = (f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 f"Authorization: Bearer {KEY}\r\nContent-Length: 100\r\n\r\n")
         sock.sendall(head.encode() + b'{"prompt": "the')  # and then nothing: the client stalls
-        reply = sock.recv(4096).decode()
+        reply = read_reply(sock)
     assert reply.startswith("HTTP/1.1 408"), reply
     assert json.loads(reply.split("\r\n\r\n", 1)[1])["error"]["type"] == "timeout_error"
     assert httpx.get(server.url + "/health").status_code == 200
