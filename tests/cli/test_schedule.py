@@ -82,3 +82,19 @@ def test_time_budget_stops_on_time_and_the_decay_ends_with_it(corpus, tmp_path):
     # ...and not long before: at 60 % of the budget (cosine: 35 % of the range left) it is well inside it.
     later = min(logged, key=lambda r: abs(r["time"] - 0.6 * BUDGET))
     assert PEAK * (FLOOR + 0.05 * (1 - FLOOR)) < later["lr"] < PEAK * (1 - 0.1 * (1 - FLOOR)), later
+
+
+def test_the_classifier_logs_the_same_schedule(tmp_path):
+    from .test_classifier_cli import TINY as CLASSIFIER, rows, write_tsv
+
+    data = write_tsv(tmp_path / "train.tsv", rows(160, seed=1))
+    steps, warmup = 20, 12  # a classifier logs every 10 steps: step 10 is in the warm-up, step 20 decays
+    result = run_cli("train", "classifier", data, "--valid", data, "--out", tmp_path / "run", *CLASSIFIER,
+                     "--lr", str(PEAK), "--warmup-steps", str(warmup), "--min-lr-ratio", str(FLOOR),
+                     "--schedule", "cosine", "--max-steps", str(steps), "--ema", "0")
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    logged = records(tmp_path / "run", "train")
+    assert [r["step"] for r in logged] == [10, 20]
+    progress = (19 - warmup) / (steps - warmup)
+    want = [PEAK * 10 / warmup, PEAK * (FLOOR + (1 - FLOOR) * 0.5 * (1 + math.cos(math.pi * progress)))]
+    assert [r["lr"] for r in logged] == pytest.approx(want, rel=1e-9)
