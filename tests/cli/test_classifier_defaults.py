@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from tests.conftest import shared_corpus
 
 from .helpers import run_cli
