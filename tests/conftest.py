@@ -19,6 +19,11 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "corpora"
 
 
+def under_ci() -> bool:
+    """True under CI (``CI=true``), where a missing test prerequisite is a failure, not a skip."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
 def shared_corpus(*parts: str) -> Path:
     """Path to a file in ../shared/corpora, skipping the test when it is absent."""
     path = SHARED.joinpath(*parts)

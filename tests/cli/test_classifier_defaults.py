@@ -9,11 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.conftest import shared_corpus
 
 from .helpers import run_cli
 
-IMDB_TINY = Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "imdb-tiny" / "train.tsv"
 SIZES = ["--embedding-dim", "8", "--hidden-size", "8", "--threads", "1"]  # not data-driven: small for speed
 
 
@@ -97,10 +96,10 @@ def test_the_run_stores_resolved_values_and_resumes_without_any_flag(tmp_path):
     assert max(steps) == 6
 
 
-@pytest.mark.skipif(not IMDB_TINY.exists(), reason="needs ../shared/corpora/imdb-tiny")
 def test_defaults_train_on_twenty_long_reviews(tmp_path):
     """A vocabulary from 20 reviews' distinct words is one sentencepiece can build."""
-    result = run_cli("train", "classifier", IMDB_TINY, "--out", tmp_path / "run", "--max-steps", "2", *SIZES)
+    imdb_tiny = shared_corpus("imdb-tiny", "train.tsv")  # skips when ../shared is absent
+    result = run_cli("train", "classifier", imdb_tiny, "--out", tmp_path / "run", "--max-steps", "2", *SIZES)
     assert result.exit_code == 0, result.stderr
     assert "tokenizer_options.vocab_size = " in result.stderr
     meta = json.loads((tmp_path / "run" / "run.json").read_text())

@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from tests.conftest import english_like
 
@@ -20,10 +22,43 @@ NO_DROPOUT = ["--dropout", "0", "--model-option", "embedding_dropout=0", "--mode
 DROPOUT = ["--dropout", "0.2", "--model-option", "embedding_dropout=0.1", "--model-option", "output_dropout=0.1"]
 
 
-def train(corpus, out, *extra, nproc=1, fault=None):
+# A model whose ranks draw different amounts of randomness (as data-dependent dropout would), so
+# that their RNG states part: every rank seeds alike, and with a plain model all ranks' RNG
+# states stay equal, so restoring rank 0's state on every rank would pass unseen.
+RANK_DRAW_PLUGIN = '''
+import os
+
+import textrnn
+from textrnn.registry import get_model
+from textrnn_recurrent import RecurrentLMOptions
+
+
+def build(vocab_size, options):
+    import torch
+
+    class RankDraw(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = get_model("lstm", task="lm").factory(vocab_size, options)
+
+        def forward(self, ids, state=None):
+            if self.training:
+                torch.rand(1 + int(os.environ.get("RANK", "0")))  # rank r draws r + 1 numbers a step
+            return self.inner(ids, state)
+
+    return RankDraw()
+
+
+@textrnn.hookimpl
+def register_models(register):
+    register("rankdraw", build, task="lm", options=RecurrentLMOptions, description="lstm; ranks draw unlike")
+'''
+
+
+def train(corpus, out, *extra, nproc=1, fault=None, env=None):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] \
         if nproc > 1 else [sys.executable]
-    env = {**os.environ, "TEXTRNN_FAULT": fault or "", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "TEXTRNN_FAULT": fault or "", "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run([*launcher, "-m", "textrnn", "train", "lm", str(corpus), "--out", str(out), *ARGS, *extra,
                            "--cache-dir", str(out.parent / "cache")], env=env, capture_output=True, text=True,
                           timeout=300)
@@ -92,3 +127,24 @@ def test_classifier_two_processes_match_one_with_the_same_global_batch(tmp_path)
     assert len(one) == len(two) == 12
     assert max(abs(a - b) for a, b in zip(one, two)) < 1e-5
     assert "valid accuracy" in double.stdout or "accuracy" in double.stdout
+
+
+def test_each_rank_resumes_its_own_dropout_rng(corpus, tmp_path):
+    plugin = tmp_path / "plugin"
+    plugin.mkdir()
+    (plugin / "rank_draw_model.py").write_text(RANK_DRAW_PLUGIN, encoding="utf-8")
+    env = {"TEXTRNN_PLUGINS": "rank_draw_model",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(plugin), os.environ.get("PYTHONPATH")]))}
+    mode = ["--model", "rankdraw", "--sampling", "streams", *DROPOUT]
+    clean = train(corpus, tmp_path / "clean", *mode, nproc=2, env=env)
+    assert clean.returncode == 0, clean.stderr
+    # not vacuous: the two ranks' dropout RNG states differ, so each must get its own back
+    rng = load_file(tmp_path / "clean" / "checkpoints" / "step-00000010" / "rng.safetensors")["rank_torch"]
+    assert rng.shape[0] == 2 and not torch.equal(rng[0], rng[1])
+    killed = train(corpus, tmp_path / "run", *mode, nproc=2, fault="step:15@1", env=env)
+    assert killed.returncode != 0
+    resumed = train(corpus, tmp_path / "run", "--resume", "--model", "rankdraw", nproc=2, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr and "(step 10)" in resumed.stderr
+    final = "checkpoints/step-00000020/model.safetensors"
+    assert (tmp_path / "run" / final).read_bytes() == (tmp_path / "clean" / final).read_bytes()

@@ -165,12 +165,52 @@ def _write(root, suffix: str, data: bytes):
 
 
 def _succeeds_or_textrnn_error(fn) -> bool:
+    """True when ``fn`` succeeds, False when it raises a one-line TextrnnError; anything else fails."""
     try:
         fn()
     except textrnn.TextrnnError as exc:
         assert str(exc) and "\n" not in str(exc).strip(), repr(exc)  # one line for the CLI
         return False
     return True
+
+
+# Well-formed files with fuzzed words: every loader must accept them. Without this, a loader
+# that refused every file would pass the tests below, since refusing is always allowed.
+word = st.text(st.characters(categories=("L", "N", "P", "S"), exclude_characters="\t,\"'\\"), min_size=1, max_size=8)
+sentence = st.lists(word, min_size=1, max_size=8).map(" ".join)
+LABELS = ("pos", "neg")
+
+
+def _parquet(columns: dict) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(pa.table(columns), sink)
+    return sink.getvalue()
+
+
+def _well_formed(suffix: str, labelled: bool):
+    """A valid file of this format: a text column (and a label column with both labels twice)."""
+    count = 4 if labelled else 20
+    texts = st.lists(sentence, min_size=count, max_size=count + 10)
+
+    def render(lines: list[str]) -> bytes:
+        labels = [LABELS[i % 2] for i in range(len(lines))]
+        if suffix == ".txt":
+            return "".join(line + "\n" for line in lines).encode("utf-8")
+        if suffix in (".csv", ".tsv"):
+            sep = "," if suffix == ".csv" else "\t"
+            rows = [sep.join([y, x] if labelled else [x]) for y, x in zip(labels, lines)]
+            return "\n".join([sep.join(["label", "text"] if labelled else ["text"]), *rows, ""]).encode("utf-8")
+        records = [{"label": y, "text": x} if labelled else {"text": x} for y, x in zip(labels, lines)]
+        if suffix == ".jsonl":
+            return "".join(json.dumps(r) + "\n" for r in records).encode("utf-8")
+        return _parquet({key: [r[key] for r in records] for key in records[0]})
+
+    return texts.map(render)
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +227,9 @@ def test_lm_loaders_on_random_files(files, data):
     from textrnn.training.config import TrainConfig
 
     suffix = data.draw(st.sampled_from([".txt", ".txt", ".csv", ".tsv", ".jsonl", ".parquet"]), label="suffix")
-    path = _write(files, suffix, data.draw(CONTENT[suffix], label="content"))
+    valid = data.draw(st.booleans(), label="well formed")
+    content = _well_formed(suffix, labelled=False) if valid else CONTENT[suffix]
+    path = _write(files, suffix, data.draw(content, label="content"))
     errors = data.draw(st.sampled_from(["strict", "replace"]), label="encoding_errors")
 
     def read():
@@ -195,16 +237,20 @@ def test_lm_loaders_on_random_files(files, data):
         source.check_not_empty()
         assert all(isinstance(chunk, str) and chunk for chunk in source.chunks())
 
-    _succeeds_or_textrnn_error(read)
-
     def prepare():
         prepared = prepare_lm_data(TrainConfig(corpus=[str(path)], encoding_errors=errors, valid_fraction=0.5))
         vocab = prepared.tokenizer.vocab_size
         assert len(prepared.train) and len(prepared.valid)
         assert int(prepared.train.max()) < vocab and int(prepared.valid.max()) < vocab
 
-    _succeeds_or_textrnn_error(prepare)
-    _succeeds_or_textrnn_error(lambda: train_tokenizer_on([str(path)], "word", {}, encoding_errors=errors))
+    read_ok = _succeeds_or_textrnn_error(read)
+    prepare_ok = _succeeds_or_textrnn_error(prepare)
+    tokenizer_ok = _succeeds_or_textrnn_error(
+        lambda: train_tokenizer_on([str(path)], "word", {}, encoding_errors=errors))
+    if valid:
+        assert read_ok and prepare_ok and tokenizer_ok, (read_ok, prepare_ok, tokenizer_ok, path.read_bytes()[:200])
+    # training data is read data: whatever `train lm` accepts, the source reader accepts too
+    assert read_ok or not (prepare_ok or tokenizer_ok), (prepare_ok, tokenizer_ok)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -214,15 +260,21 @@ def test_labelled_loaders_on_random_files(files, data):
     from textrnn.data.labelled import load_classifier_splits, read_labelled, read_texts
 
     suffix = data.draw(st.sampled_from([".tsv", ".csv", ".jsonl", ".parquet", ".txt"]), label="suffix")
-    path = _write(files, suffix, data.draw(CONTENT[suffix], label="content"))
+    valid = suffix != ".txt" and data.draw(st.booleans(), label="well formed")  # .txt holds no labels
+    content = _well_formed(suffix, labelled=True) if valid else CONTENT[suffix]
+    path = _write(files, suffix, data.draw(content, label="content"))
     errors = data.draw(st.sampled_from(["strict", "replace"]), label="encoding_errors")
 
     def splits():
-        train, valid, notes = load_classifier_splits(str(path), None, 0.2, 0, encoding_errors=errors)
-        assert train.texts and valid.texts and all(isinstance(x, str) and x.strip() for x in train.texts)
+        train, held_out, notes = load_classifier_splits(str(path), None, 0.2, 0, encoding_errors=errors)
+        assert train.texts and held_out.texts and all(isinstance(x, str) and x.strip() for x in train.texts)
         assert len(set(train.labels)) >= 1 and all(isinstance(y, str) and y for y in train.labels)
 
-    _succeeds_or_textrnn_error(splits)
-    _succeeds_or_textrnn_error(lambda: read_labelled(path, encoding_errors=errors))
+    splits_ok = _succeeds_or_textrnn_error(splits)
+    labelled_ok = _succeeds_or_textrnn_error(lambda: read_labelled(path, encoding_errors=errors))
     _succeeds_or_textrnn_error(lambda: read_labelled(path, "body", None, encoding_errors=errors))
-    _succeeds_or_textrnn_error(lambda: read_texts(path, encoding_errors=errors))
+    texts_ok = _succeeds_or_textrnn_error(lambda: read_texts(path, encoding_errors=errors))
+    if valid:
+        assert splits_ok and labelled_ok and texts_ok, (splits_ok, labelled_ok, texts_ok, path.read_bytes()[:200])
+    # data that `train classifier` accepts, `evaluate` and `classify --file` read as well
+    assert labelled_ok and texts_ok or not splits_ok, (splits_ok, labelled_ok, texts_ok)

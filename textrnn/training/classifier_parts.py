@@ -65,11 +65,13 @@ class LanguageModelSource:
             tensors[alias] = tensors[source]
         return tensors
 
-    def differences(self, options, cell: str | None) -> list[str]:
-        """What differs between this LM and a classifier's sizes and cell type."""
+    def differences(self, options, info) -> list[str]:
+        """What differs between this LM and the classifier ``info`` (a ModelInfo): whether the
+        classifier starts from this LM's model (its registered ``init_from``), and the sizes."""
         found = []
-        if cell != self.cell:
-            found.append(f"cell type (LM {self.cell}, classifier {cell})")
+        if self.cell not in info.init_from:
+            starts = "/".join(info.init_from) or f"{info.name}, which starts from no language model"
+            found.append(f"cell type (LM {self.cell}, classifier {starts})")
         for name in SIZE_OPTIONS:
             mine, theirs = getattr(options, name, None), self.options.get(name)
             if mine != theirs:

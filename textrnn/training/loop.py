@@ -116,7 +116,10 @@ class TrainingLoop:
                 if created and not rd.is_run(self.run_dir):
                     _remove_if_empty(self.run_dir)
                 raise
-        distributed.barrier(self.dist)  # rank 0 has written the tokenizer and config
+        try:
+            distributed.barrier(self.dist)  # rank 0 has written the tokenizer and config
+        except RuntimeError:  # rank 0 stopped before training (its own error says why): leave quietly
+            raise RunError(f"rank {self.dist.rank}: rank 0 stopped before training started; see its error") from None
         self.config = self._stored_config(self.config, check=False)
         task = self._prepare_task(device, uses_stored=True)
         return task, self.resume
@@ -146,6 +149,11 @@ class TrainingLoop:
         seed_all(self.config.seed)
         task.prepare(RunContext(self.run_dir, uses_stored, self.dist, device, self.message, stored_meta))
         self.config = task.config  # with the data-driven defaults resolved
+        if self.dist.rank:
+            # Every rank built the same model from the same seed; from here each draws its
+            # own dropout masks (rank 0 keeps the single-process stream, so one process
+            # trains exactly as before).
+            torch.manual_seed(self.config.seed + 7919 * self.dist.rank)
         if task.model is None:
             raise RuntimeError(f"task {self.info.name!r} built no model in prepare()")
         return task
