@@ -8,10 +8,10 @@ from typing import Optional
 import typer
 
 from textrnn.cli.classification_report import echo_metrics
-from textrnn.cli.common import err, handle_errors, load_plugins, load_run, parse_key_values, print_json
+from textrnn.cli.common import err, handle_errors, load_run, print_json
 from textrnn.cli.progress import ClassifierProgress
-from textrnn.cli.training_setup import (CONFIG_HELP, PRINT_CONFIG_HELP, TENSORBOARD_HELP, print_config,
-                                        resolve_config, run_training)
+from textrnn.cli.training_setup import (CONFIG_HELP, PRINT_CONFIG_HELP, TENSORBOARD_HELP, config_for_run,
+                                        flag_options, run_training)
 
 
 def add_train_command(train_app: typer.Typer) -> None:
@@ -88,15 +88,13 @@ def train_classifier(
     """
     from textrnn.training.classifier_config import ClassifierConfig
 
-    model_options = {k: v for k, v in {"embedding_dim": embedding_dim, "hidden_size": hidden_size,
+    from textrnn.training.classifier_defaults import resolve_with_data
+
+    model_options, tokenizer_options = flag_options({"embedding_dim": embedding_dim, "hidden_size": hidden_size,
                                        "num_layers": num_layers, "bidirectional": bidirectional,
                                        "embedding_dropout": embedding_dropout, "dropout": dropout,
-                                       "pooling": pooling}.items() if v is not None}
-    model_options.update(parse_key_values(model_option, "--model-option"))
-    tokenizer_options = parse_key_values(tokenizer_option, "--tokenizer-option")
-    if vocab_size is not None:
-        tokenizer_options["vocab_size"] = vocab_size
-    config = resolve_config(ctx, ClassifierConfig, dict(
+                                       "pooling": pooling}, model_option, tokenizer_option, vocab_size)
+    config = config_for_run(ctx, ClassifierConfig, dict(
         model=model, model_options=model_options, tokenizer=tokenizer, tokenizer_options=tokenizer_options,
         data=str(data) if data else None, valid=str(valid) if valid else None, valid_fraction=valid_fraction,
         text_field=text_field, label_field=label_field, encoding_errors=encoding_errors, max_length=max_length,
@@ -106,16 +104,9 @@ def train_classifier(
         token_dropout=token_dropout, adversarial=adversarial, ema=ema, class_weights=class_weights, max_steps=max_steps, epochs=epochs,
         time_budget=time_budget, eval_every=eval_every, monitor=monitor, patience=patience, seed=seed, device=device,
         precision=precision, threads=threads, keep_last=keep_last, log_every=log_every,
-    ), config_file, param_names={"compile": "compile_model"})
-    if print_config_only:
-        load_plugins()
-        from textrnn.training.classifier_defaults import resolve_with_data
-
-        config, notes = resolve_with_data(config)
-        print_config(config, notes)
-        return
-    if out is None:
-        raise typer.BadParameter("is required unless --print-config is given", param_hint="'--out' / '-o'")
+    ), config_file, print_config_only, resolve_with_data, out)
+    if config is None:
+        return  # --print-config printed it
     summary = run_training("classifier", config, out, resume=resume, overwrite=overwrite, tensorboard=tensorboard,
                            progress=ClassifierProgress(), nproc=nproc)
     if summary is None:

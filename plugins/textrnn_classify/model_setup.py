@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textrnn.contracts import InitFromLanguageModel, supports
 from textrnn.errors import ConfigError, RunError
 
 
@@ -11,10 +12,10 @@ def build_classifier(info, options, tokenizer, lm, message):
     model = info.factory(tokenizer.vocab_size, options)
     if lm is None:
         return model
-    differences = lm.differences(options, getattr(model, "cell", None))
+    differences = lm.differences(options, info)
     if differences:
         raise ConfigError(f"cannot initialise from {lm.path}: the sizes differ: {', '.join(differences)}")
-    if not hasattr(model, "init_from_language_model"):
+    if not supports(model, InitFromLanguageModel):
         raise ConfigError(f"model {info.name!r} cannot be initialised from a language model")
     try:
         copied = model.init_from_language_model(lm.weights())

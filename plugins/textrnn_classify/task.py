@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from textrnn.contracts import LayerGroups, TokenEmbedding, supports
 from textrnn.classification import classification_metrics, encode_texts, pad_batch, predict_logits
 from textrnn.data.labelled import check_classes, class_weights, encode_labels, label_names, load_classifier_splits
 from textrnn.errors import ConfigError, RunError
@@ -61,6 +62,9 @@ class ClassifierTask(Task):
         self.model = build_classifier(info, options, self.tokenizer, lm, ctx.message)
         self.run_fields = self._run_fields(info, options, train, valid, lm)
         self._prepare_batches(ctx)
+        if self.config.adversarial and not supports(self.model, TokenEmbedding):
+            raise ConfigError(f"model {info.name!r} has no token embedding (an nn.Embedding as .embedding) "
+                              "for --adversarial to perturb")
 
     def _stored_model(self, ctx: RunContext, names: list[str]):
         stored = ctx.stored_meta
@@ -137,7 +141,7 @@ class ClassifierTask(Task):
         learns at the rate of the group above divided by ``lr_decay_per_layer`` (2.6).
         """
         cfg = self.config
-        groups = model.layer_groups() if hasattr(model, "layer_groups") else [list(model.parameters())]
+        groups = model.layer_groups() if supports(model, LayerGroups) else [list(model.parameters())]
         listed = {id(p) for group in groups for p in group}
         rest = [p for p in model.parameters() if id(p) not in listed]
         if rest:

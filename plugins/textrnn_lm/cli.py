@@ -7,9 +7,9 @@ from typing import Optional
 
 import typer
 
-from textrnn.cli.common import err, handle_errors, load_plugins, load_run, parse_key_values, print_json
-from textrnn.cli.training_setup import (CONFIG_HELP, PRINT_CONFIG_HELP, TENSORBOARD_HELP, print_config,
-                                        resolve_config, run_training)
+from textrnn.cli.common import err, handle_errors, load_run, print_json
+from textrnn.cli.training_setup import (CONFIG_HELP, PRINT_CONFIG_HELP, TENSORBOARD_HELP, config_for_run,
+                                        flag_options, run_training)
 
 
 def add_train_command(train_app: typer.Typer) -> None:
@@ -25,14 +25,14 @@ def train_lm(
     print_config_only: bool = typer.Option(False, "--print-config", help=PRINT_CONFIG_HELP),
     valid: Optional[Path] = typer.Option(None, "--valid", help="Validation text file. Default: the last --valid-fraction of CORPUS."),
     valid_fraction: float = typer.Option(0.1, "--valid-fraction", help="Fraction of the corpus, taken from its end, used for validation."),
-    model: str = typer.Option("lstm", "--model", "-m", help="Registered language model (see `textrnn models`)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered language model (see `textrnn models`). Default: the one a plugin registers as default (lstm)."),
     embedding_dim: Optional[int] = typer.Option(None, "--embedding-dim", help="Embedding size (model default if unset)."),
     hidden_size: Optional[int] = typer.Option(None, "--hidden-size", help="Units per recurrent layer."),
     num_layers: Optional[int] = typer.Option(None, "--num-layers", help="Number of recurrent layers."),
     dropout: Optional[float] = typer.Option(None, "--dropout", help="Dropout between recurrent layers, in [0, 1)."),
     tie_weights: Optional[bool] = typer.Option(None, "--tie-weights/--no-tie-weights", help="Share input and output embeddings."),
     model_option: Optional[list[str]] = typer.Option(None, "--model-option", help="Any model option as KEY=VALUE (repeatable)."),
-    tokenizer: str = typer.Option("char", "--tokenizer", "-t", help="Registered tokenizer (char, bpe, unigram, word, ...)."),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", "-t", help="Registered tokenizer (char, bpe, unigram, word, ...). Default: the one a plugin registers as default for lm (char)."),
     vocab_size: Optional[int] = typer.Option(None, "--vocab-size", help="Vocabulary size for subword tokenizers."),
     tokenizer_option: Optional[list[str]] = typer.Option(None, "--tokenizer-option", help="Any tokenizer option as KEY=VALUE (repeatable)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Rows per step, global across processes. Default: chosen from the data (see --print-config)."),
@@ -80,14 +80,12 @@ def train_lm(
     """
     from textrnn.training.config import TrainConfig
 
-    model_options = {k: v for k, v in {"embedding_dim": embedding_dim, "hidden_size": hidden_size,
+    from textrnn.training.lm_defaults import resolve_with_data
+
+    model_options, tokenizer_options = flag_options({"embedding_dim": embedding_dim, "hidden_size": hidden_size,
                                        "num_layers": num_layers, "dropout": dropout,
-                                       "tie_weights": tie_weights}.items() if v is not None}
-    model_options.update(parse_key_values(model_option, "--model-option"))
-    tokenizer_options = parse_key_values(tokenizer_option, "--tokenizer-option")
-    if vocab_size is not None:
-        tokenizer_options["vocab_size"] = vocab_size
-    config = resolve_config(ctx, TrainConfig, dict(
+                                       "tie_weights": tie_weights}, model_option, tokenizer_option, vocab_size)
+    config = config_for_run(ctx, TrainConfig, dict(
         model=model, model_options=model_options, tokenizer=tokenizer, tokenizer_options=tokenizer_options,
         corpus=[str(p) for p in corpus or []], valid=str(valid) if valid else None, valid_fraction=valid_fraction,
         encoding_errors=encoding_errors, text_field=text_field, dataset=dataset, split=split,
@@ -96,16 +94,9 @@ def train_lm(
         min_lr_ratio=min_lr_ratio, max_steps=max_steps, epochs=epochs, time_budget=time_budget,
         eval_every=eval_every, eval_tokens=eval_tokens, patience=patience, seed=seed, device=device, precision=precision,
         save_every=save_every, keep_last=keep_last, log_every=log_every, compile=compile_model,
-    ), config_file, param_names={"compile": "compile_model"})
-    if print_config_only:
-        load_plugins()
-        from textrnn.training.lm_defaults import resolve_with_data
-
-        config, notes = resolve_with_data(config)
-        print_config(config, notes)
-        return
-    if out is None:
-        raise typer.BadParameter("is required unless --print-config is given", param_hint="'--out' / '-o'")
+    ), config_file, print_config_only, resolve_with_data, out)
+    if config is None:
+        return  # --print-config printed it
     summary = run_training("lm", config, out, resume=resume, overwrite=overwrite, tensorboard=tensorboard,
                            nproc=nproc)
     if summary is not None:

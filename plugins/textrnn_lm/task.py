@@ -29,7 +29,7 @@ class LanguageModelTask(Task):
     name = "lm"
 
     def prepare(self, ctx: RunContext) -> None:
-        cfg = self.config
+        cfg = self.config = self.config.with_plugin_defaults()
         info = get_model(cfg.model, task="lm")
         # Streams the corpus through the token cache: ids are memory maps, never whole texts in RAM.
         stored = load_tokenizer(ctx.run_dir / rd.TOKENIZER_DIR) if ctx.resuming else None

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import typer
 
-from .common import err, literal_help, load_plugins
+from .common import err, literal_help, load_plugins, parse_key_values
 
 CONFIG_HELP = literal_help("TOML file that sets training options: flat keys named like the flags (batch_size = 64), "
                            "with [model_options] and [tokenizer_options] tables. Flags given on the command line "
@@ -51,6 +51,32 @@ def resolve_config(ctx: typer.Context, cls, values: dict[str, Any], config_file:
             elif not was_given(ctx, param_names.get(key, key)):
                 merged[key] = value
     return cls.from_dict(merged)
+
+
+def flag_options(model_flags: dict[str, Any], model_option: list[str] | None, tokenizer_option: list[str] | None,
+                 vocab_size: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model and tokenizer option tables from their named flags and KEY=VALUE flags."""
+    model_options = {k: v for k, v in model_flags.items() if v is not None}
+    model_options.update(parse_key_values(model_option, "--model-option"))
+    tokenizer_options = parse_key_values(tokenizer_option, "--tokenizer-option")
+    if vocab_size is not None:
+        tokenizer_options["vocab_size"] = vocab_size
+    return model_options, tokenizer_options
+
+
+def config_for_run(ctx: typer.Context, cls, values: dict[str, Any], config_file: Path | None, print_only: bool,
+                   resolve_with_data: Callable, out: Path | None):
+    """The run's config from flags and --config; with --print-config print it resolved and
+    return None. ``values`` names ``compile`` for the ``compile_model`` parameter."""
+    config = resolve_config(ctx, cls, values, config_file, param_names={"compile": "compile_model"})
+    if print_only:
+        load_plugins()
+        config, notes = resolve_with_data(config)
+        print_config(config, notes)
+        return None
+    if out is None:
+        raise typer.BadParameter("is required unless --print-config is given", param_hint="'--out' / '-o'")
+    return config
 
 
 def print_config(config, notes: list[str] | None = None) -> None:

@@ -139,6 +139,8 @@ def prepare_lm_data(config, tokenizer=None, *, on_message: Message | None = None
     :param on_message: called with one line of text for each thing worth reporting.
     :param workers: tokenizer processes; None picks by corpus size and available cores.
     """
+    if getattr(config, "tokenizer", "") is None:  # unset: the tokenizer a plugin registers as default
+        config = config.with_plugin_defaults()
     say = on_message or (lambda text: None)
     cache = TokenCache(getattr(config, "cache_dir", None))
     cache.ensure()

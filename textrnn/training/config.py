@@ -20,9 +20,9 @@ class TrainConfig(BaseTrainConfig):
 
     resumable: ClassVar[frozenset[str]] = frozenset(RESUMABLE_CHANGES)
 
-    model: str = "lstm"
+    model: str | None = None  # None: the lm model a plugin registers as default (textrnn's: lstm)
     model_options: dict[str, Any] = field(default_factory=dict)
-    tokenizer: str = "char"
+    tokenizer: str | None = None  # None: the tokenizer a plugin registers as default for lm (textrnn's: char)
     tokenizer_options: dict[str, Any] = field(default_factory=dict)
     corpus: list[str] = field(default_factory=list)
     valid: str | None = None
@@ -60,6 +60,16 @@ class TrainConfig(BaseTrainConfig):
         need(not (self.dataset and self.corpus), "pass corpus files or a dataset, not both")
         if self.valid is None:
             need(self.valid_fraction > 0, "valid_fraction must be > 0 when no validation file is given")
+
+    def with_plugin_defaults(self) -> "TrainConfig":
+        """This config with an unset model and tokenizer taken from the plugins' registered defaults."""
+        if self.model is not None and self.tokenizer is not None:
+            return self
+        from dataclasses import replace
+
+        from ..registry import default_model, default_tokenizer
+
+        return replace(self, model=self.model or default_model("lm"), tokenizer=self.tokenizer or default_tokenizer("lm"))
 
     def unresolved(self) -> list[str]:
         """Options still None that the data-driven defaults fill (textrnn.training.lm_defaults)."""

@@ -232,5 +232,6 @@ def resolve_with_data(config) -> tuple[Any, list[str]]:
     training run then reuses), for ``--print-config``."""
     from ..data.lm_data import prepare_lm_data
 
+    config = config.with_plugin_defaults()
     data = prepare_lm_data(config)
     return resolve_for(config, data.tokenizer, len(data.train))
