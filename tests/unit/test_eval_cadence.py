@@ -29,3 +29,15 @@ def test_in_training_evaluation_reads_a_bounded_prefix(small_corpus, tmp_path):
     said = [e.metrics.get("text", "") for e in events if e.kind == "message"]
     assert any("first 500 of" in line for line in said)
     assert len([e for e in events if e.kind == "eval"]) == 2
+
+
+def test_a_time_budget_skips_evaluations_it_cannot_afford():
+    cadence = EvalCadence(None, 100.0)  # evaluation may take 5 s of it
+    assert cadence.due(25, 25.0) and cadence.affordable()
+    cadence.note_cost(3.0)  # one more at this cost would make 6 s
+    assert cadence.due(50, 50.0) and not cadence.affordable()
+    cheap = EvalCadence(None, 100.0)
+    for elapsed in (25.0, 50.0, 75.0):
+        assert cheap.due(int(elapsed), elapsed) and cheap.affordable()
+        cheap.note_cost(1.0)
+    assert EvalCadence(7, 100.0).affordable()  # --eval-every: the user's cadence, whatever it costs

@@ -282,7 +282,13 @@ class TrainingLoop:
             self._replan(limit)
             self.log.after_step(lr)
             if cadence.due(p.step, self._elapsed()):
-                if self._evaluate_and_save():
+                if not cadence.affordable():
+                    self._save(False)  # a checkpoint to resume from, without the evaluation's cost
+                    continue
+                started = time.perf_counter()
+                stop = self._evaluate_and_save()
+                cadence.note_cost(time.perf_counter() - started)
+                if stop:
                     break
             elif getattr(cfg, "save_every", None) and p.step % cfg.save_every == 0:
                 self._save(False)

@@ -8,18 +8,36 @@ import torch
 
 EVAL_EVERY = 250  # steps between evaluations, when neither the user nor the task says
 EVALS_PER_BUDGET = 4  # under --time-budget alone: evaluate at each quarter of it, and at the end
+EVAL_SHARE = 0.05  # ... while evaluations so far cost at most this share of the budget
 
 
 class EvalCadence:
     """When to evaluate: every ``eval_every`` steps (the task's default when unset), or,
     when only a time budget bounds the run, at each :data:`EVALS_PER_BUDGET`-th of it, so that evaluation costs a bounded
     share of the budget however fast the steps are. Under DDP the budget rule is off
-    (``budget=None``): ranks must agree on the step, and clocks differ."""
+    (``budget=None``): ranks must agree on the step, and clocks differ.
+
+    Under the budget rule an evaluation must also be affordable: one more, at the cost of
+    the last, may not take evaluation past :data:`EVAL_SHARE` of the budget (a large
+    vocabulary's softmax over 65,536 validation tokens can cost several percent of a
+    short run each time). A quarter mark that cannot afford one only checkpoints; the
+    evaluation at the end always runs."""
 
     def __init__(self, eval_every: int | None, budget: float | None, default_every: int = EVAL_EVERY):
         self.every = eval_every or (None if budget else default_every)
         self.interval = budget / EVALS_PER_BUDGET if self.every is None else None
+        self.budget = budget
         self.mark = 0
+        self.spent, self.last_cost = 0.0, 0.0
+
+    def affordable(self) -> bool:
+        """Whether the evaluation due now fits the budget's share for evaluation."""
+        return self.every is not None or self.spent + self.last_cost <= EVAL_SHARE * self.budget
+
+    def note_cost(self, seconds: float) -> None:
+        """What the evaluation just done took."""
+        self.spent += seconds
+        self.last_cost = seconds
 
     def due(self, step: int, elapsed: float) -> bool:
         if self.every is not None:
