@@ -106,12 +106,13 @@ CLASSIFIER_ARGS = ["--max-steps", "12", "--eval-every", "6", "--log-every", "1",
                    "--embedding-dropout", "0", "--token-dropout", "0", "--threads", "1"]
 
 
-def train_classifier(data, out, nproc=1):
+def train_classifier(data, out, *extra, nproc=1, fault=None):
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] \
         if nproc > 1 else [sys.executable]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([*launcher, "-m", "textrnn", "train", "classifier", str(data), "--out", str(out),
-                           *CLASSIFIER_ARGS], env=env, capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TEXTRNN_FAULT": fault or ""}
+    args = extra if "--resume" in extra else [*CLASSIFIER_ARGS, *extra]
+    return subprocess.run([*launcher, "-m", "textrnn", "train", "classifier", str(data), "--out", str(out), *args],
+                          env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_classifier_two_processes_match_one_with_the_same_global_batch(tmp_path):
@@ -147,4 +148,22 @@ def test_each_rank_resumes_its_own_dropout_rng(corpus, tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stderr and "(step 10)" in resumed.stderr
     final = "checkpoints/step-00000020/model.safetensors"
+    assert (tmp_path / "run" / final).read_bytes() == (tmp_path / "clean" / final).read_bytes()
+
+
+def test_classifier_killed_rank_resumes_bitwise(tmp_path):
+    """Two processes, dropout and token dropout on, rank 1 killed at step 9: the resumed run ends bit for bit
+    where the unbroken one does."""
+    from tests.unit.test_classifier import synthetic_sentiment, write_tsv
+
+    data = write_tsv(tmp_path / "train.tsv", synthetic_sentiment(400, seed=5))
+    noisy = ["--dropout", "0.2", "--embedding-dropout", "0.1", "--token-dropout", "0.1"]
+    clean = train_classifier(data, tmp_path / "clean", *noisy, nproc=2)
+    assert clean.returncode == 0, clean.stderr
+    killed = train_classifier(data, tmp_path / "run", *noisy, nproc=2, fault="step:9@1")
+    assert killed.returncode != 0
+    resumed = train_classifier(data, tmp_path / "run", "--resume", nproc=2)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr and "(step 6," in resumed.stderr
+    final = "checkpoints/step-00000012/model.safetensors"
     assert (tmp_path / "run" / final).read_bytes() == (tmp_path / "clean" / final).read_bytes()

@@ -41,3 +41,18 @@ def test_a_time_budget_skips_evaluations_it_cannot_afford():
         assert cheap.due(int(elapsed), elapsed) and cheap.affordable()
         cheap.note_cost(1.0)
     assert EvalCadence(7, 100.0).affordable()  # --eval-every: the user's cadence, whatever it costs
+
+
+def test_a_run_whose_marks_only_checkpoint_still_scores_its_last_step(small_corpus, tmp_path, monkeypatch):
+    import json
+
+    from textrnn.training import progress_log
+
+    monkeypatch.setattr(progress_log, "EVAL_SHARE", -1.0)  # no evaluation is ever affordable at a mark
+    train_run("lm", TrainConfig(corpus=[str(small_corpus)], time_budget=2.0, batch_size=4, seq_len=16,
+                                model_options={"hidden_size": 16, "embedding_dim": 8, "num_layers": 1}),
+              tmp_path / "run")
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    last_step = max(r["step"] for r in records)
+    assert [r["step"] for r in records if r["kind"] == "eval"] == [last_step]
+    assert json.loads((tmp_path / "run" / "best.json").read_text())["step"] == last_step

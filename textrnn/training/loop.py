@@ -267,6 +267,7 @@ class TrainingLoop:
                               task.default_eval_every())
         self.log = TrainLog(self, task)
         self.last_saved = p.step if resuming else -1
+        self.last_evaluated = p.step if resuming else -1
         self.start_step = p.step
         task.model.train()
         epoch = None
@@ -293,7 +294,7 @@ class TrainingLoop:
             elif getattr(cfg, "save_every", None) and p.step % cfg.save_every == 0:
                 self._save(False)
         self.log.flush()
-        if p.step != self.last_saved:
+        if p.step != self.last_evaluated:  # a checkpoint-only mark does not stand in for the final score
             self._evaluate_and_save(final=True)
 
     def _should_stop(self, limit: int | None) -> bool:
@@ -361,6 +362,7 @@ class TrainingLoop:
         judged.eval()
         record = task.evaluate(judged, p.step)
         task.model.train()
+        self.last_evaluated = p.step
         record = {**record, "time": self._elapsed()}
         if self.dist.is_main:
             rd.append_metrics(self.run_dir, {"kind": "eval", "step": p.step, **record})
