@@ -86,6 +86,13 @@ def ar_rnn(vocab_size: int, options: ForecasterOptions):
     return _build("ar", vocab_size, options)
 
 
+def make_task(config):
+    """The forecast task of ``config`` (imported here: registering stays light)."""
+    from .task import ForecastTask
+
+    return ForecastTask(config)
+
+
 @textrnn.hookimpl
 def register_models(register):
     register("block-rnn", block_rnn, task="forecast", options=ForecasterOptions,
@@ -98,9 +105,8 @@ def register_models(register):
 def register_tasks(register):
     from .commands import add_train_command, evaluate_run, forecast_method
     from .config import ForecastConfig
-    from .task import ForecastTask
 
-    register("forecast", ForecastTask, config=ForecastConfig,
+    register("forecast", make_task, config=ForecastConfig,
              description="time-series forecasting with recurrent models, scored against seasonal naive",
              add_train_command=add_train_command, evaluate=evaluate_run, methods={"forecast": forecast_method},
              best_metric="valid_mase", higher_is_better=False)

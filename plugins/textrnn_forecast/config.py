@@ -9,11 +9,11 @@ None follow the data and are resolved in :meth:`ForecastTask.prepare`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from textrnn.training.config_base import BaseTrainConfig, need
+from textrnn.training.config_base import RESUMABLE, BaseTrainConfig, need
 
-from .data import FREQUENCIES
+from .frequencies import FREQUENCIES
 
 LOSSES = ("mse", "mae", "gaussian")
 MISSING = ("interpolate", "mask")
@@ -38,6 +38,8 @@ class ForecastConfig(BaseTrainConfig):
     :ivar context_length: steps the model reads before forecasting; None is
         ``max(2 * season, horizon, 8)``, shortened to what the shortest series allows.
     """
+
+    resumable: ClassVar[frozenset[str]] = RESUMABLE | {"threads"}
 
     data: str | None = None
     time_column: str | None = None

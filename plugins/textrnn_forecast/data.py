@@ -24,18 +24,11 @@ import numpy as np
 
 from textrnn.errors import ConfigError, CorpusError
 
+from .frequencies import FREQUENCIES
+
 if TYPE_CHECKING:
     import pandas as pd
 
-# name -> (pandas period code, season length, default horizon)
-FREQUENCIES = {
-    "hourly": ("h", 24, 24),
-    "daily": ("D", 7, 14),
-    "weekly": ("W", 52, 13),
-    "monthly": ("M", 12, 12),
-    "quarterly": ("Q", 4, 8),
-    "yearly": ("Y", 1, 10),
-}
 INFER_ORDER = ("yearly", "quarterly", "monthly", "weekly", "daily", "hourly")  # coarsest first
 MAX_GAP_SHARE = 0.2  # more missing steps than this and the time column is called irregular
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": ","}
