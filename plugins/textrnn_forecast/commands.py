@@ -41,7 +41,7 @@ def train_forecast(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to create (or resume); required unless --print-config."),
     config_file: Optional[Path] = typer.Option(None, "--config", help="TOML file of options named like the flags; flags override it."),
     print_config_only: bool = typer.Option(False, "--print-config", help="Print the config as TOML and exit."),
-    time_column: Optional[str] = typer.Option(None, "--time-column", help="Column of dates (2020-01-31, 2020-01) or integer years. Default: the first column."),
+    time_column: Optional[str] = typer.Option(None, "--time-column", help="Column of dates (2020-01-31, 2020-01) or integer years. Default: the first column not named by another option."),
     target: Optional[list[str]] = typer.Option(None, "--target", help="Column to forecast (repeatable). Default: every numeric column not otherwise used."),
     covariate: Optional[list[str]] = typer.Option(None, "--covariate", help="Past covariate column, read over the context (repeatable)."),
     id_column: Optional[str] = typer.Option(None, "--id-column", help="Column naming the series of a stacked table; all train one global model."),

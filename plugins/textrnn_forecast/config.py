@@ -25,7 +25,7 @@ class ForecastConfig(BaseTrainConfig):
     """Everything that defines a forecasting run.
 
     :ivar data: CSV/TSV/Parquet file or ``datasets`` folder; None is the embedded AirPassengers.
-    :ivar time_column: column of dates (or integer years); None is the first column.
+    :ivar time_column: column of dates (or integer years); None is the first column not named as id, target or covariate.
     :ivar target: columns to forecast, each a series; empty is every numeric column left.
     :ivar covariates: past covariates: read over the context, never needed ahead.
     :ivar id_column: column naming the series of a stacked table (one global model).

@@ -173,7 +173,8 @@ def read_table(path: Path, *, time_column: str | None, targets: list[str], covar
 
     source = str(path)
     frame = read_frame(path)
-    time_column = time_column or frame.columns[0]
+    if time_column is None:  # the first column that has no other role
+        time_column = next((c for c in frame.columns if c not in {id_column, *targets, *covariates}), frame.columns[0])
     check_columns(frame, {"time": [time_column], "id": [id_column] if id_column else [],
                           "target": targets, "covariate": covariates}, source)
     if not targets:

@@ -95,7 +95,7 @@ def forecast_rows(run, forecasts: list[SeriesForecast]) -> list[dict]:
     return rows
 
 
-def evaluate(run, data: str | Path | None = None, *, samples: int | None = None, seed: int = 0):
+def evaluate(run, data: str | Path | None = None, *, samples: int | None = None, seed: int | None = None):
     """Score the run on the held-out tail of ``data`` (default: its training file), split
     as in training. Returns (report, per-series forecasts for plotting, split)."""
     config = run_config(run)
@@ -104,6 +104,7 @@ def evaluate(run, data: str | Path | None = None, *, samples: int | None = None,
     from .dataset import make_split
 
     split: Split = make_split(config, table, stored=layout)
+    seed = config.seed if seed is None else seed  # the sample paths training's evaluations drew
     items = backtest(run.model, split, samples=_samples(config, samples), seed=seed, device=run.device)
     result = report(items)
     result.update(series=len(split.series), held_out=split.valid_length, horizon=layout.horizon,

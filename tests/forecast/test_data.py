@@ -80,7 +80,7 @@ def test_frequency_option_bins_irregular_stamps(tmp_path):
 def test_id_column_stacks_series_and_covariates_follow(tmp_path):
     rows = [f"{s},{m},{v},{int(v) * 2}" for s in ("a", "b") for m, v in (r.split(",") for r in monthly_rows(range(30)))]
     table = read(write_csv(tmp_path / "ids.csv", "store,month,sales,price", rows), id_column="store",
-                 time_column="month", targets=["sales"], covariates=["price"])
+                 targets=["sales"], covariates=["price"])  # the time column: the first with no other role
     assert [s.name for s in table.series] == ["a/sales", "b/sales"]
     np.testing.assert_allclose(table.series[1].covariates[:, 0], 2 * np.arange(30.0))
 
