@@ -98,3 +98,13 @@ def test_a_longer_horizon_is_forecast_in_chunks():
     point3, _ = predict(model, history, [np.arange(20, 23)], lay, 3)
     assert point7.shape == (1, 7)
     np.testing.assert_allclose(point7[0, :3], point3[0], rtol=1e-6)
+    # the first chunk is the model's output plus the context's level
+    known = known_features(np.arange(14, 23), lay)[None].astype(np.float32)
+    batch = make_inputs(history[0][None, -6:], known, lay)
+    with torch.no_grad():
+        direct = model(torch.as_tensor(batch["past"]), torch.as_tensor(batch["future_known"]))[0, :, 0].numpy()
+    np.testing.assert_allclose(point3[0], direct + batch["level"][0, 0, 0], rtol=1e-5)
+    # the second chunk reads the first chunk's forecast as history
+    extended = [np.concatenate([history[0], point3[0][:, None]])]
+    next3, _ = predict(model, extended, [np.arange(23, 26)], lay, 3)
+    np.testing.assert_allclose(point7[0, 3:6], next3[0], rtol=1e-5)
