@@ -90,7 +90,7 @@ def bare_loop(cfg: Config, tokens: torch.Tensor, steps: int, device: torch.devic
 def textrnn_trainer(cfg: Config, corpus: Path, steps: int, device: torch.device) -> float:
     """textrnn's LMTrainer on the same model; tokens/s between its first and last step events."""
     from textrnn.training.config import TrainConfig
-    from textrnn.training.lm_trainer import LMTrainer
+    from textrnn.training.loop import train as train_run
 
     stamps: dict[int, float] = {}
     log_every = 10  # the trainer's default
@@ -113,7 +113,7 @@ def textrnn_trainer(cfg: Config, corpus: Path, steps: int, device: torch.device)
         precision=cfg.precision, warmup_steps=0, valid_fraction=0.02,
     )
     with tempfile.TemporaryDirectory() as tmp:
-        LMTrainer(config, Path(tmp) / "run", on_event=on_event).run()
+        train_run("lm", config, Path(tmp) / "run", on_event=on_event)
     first, last = min(stamps), max(stamps)  # (the trainer itself reads its loss every log_every steps)
     return (last - first) * cfg.batch * cfg.seq / (stamps[last] - stamps[first])
 

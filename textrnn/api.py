@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -51,6 +52,19 @@ class LoadedRun:
     def task(self) -> str:
         return self.meta["task"]
 
+    def __getattr__(self, name: str):
+        """A method that the run's task plugin adds (``methods`` of its registration), such
+        as ``forecast`` for forecasting runs."""
+        if name.startswith("_") or "meta" not in self.__dict__:
+            raise AttributeError(name)
+        from .registry import tasks
+
+        info = tasks().get(self.meta.get("task"))
+        method = info.methods.get(name) if info is not None else None
+        if method is None:
+            raise AttributeError(f"{type(self).__name__} of a {self.meta.get('task')} run has no {name!r}")
+        return functools.partial(method, self)
+
     def _need(self, task: str, what: str) -> None:
         if self.task != task:
             raise RunError(f"{what} needs a {task} run, but {self.run_dir} is a {self.task} run")
@@ -82,6 +96,10 @@ class LoadedRun:
 def load_run(run_dir, device: str = "cpu", weights: str = "best") -> LoadedRun:
     run_dir = Path(run_dir)
     meta = rd.read_run_meta(run_dir)
+    if "tokenizer" not in meta:  # a task without text (forecasting): the model reads numbers
+        dev = resolve_device(device)
+        model, found = load_model(run_dir, meta, meta.get("vocab_size", 0), weights)
+        return LoadedRun(run_dir, meta, None, model.to(dev), found, dev)
     tokenizer = load_tokenizer(run_dir / rd.TOKENIZER_DIR)
     if tokenizer.fingerprint() != meta.get("tokenizer", {}).get("fingerprint"):
         raise RunError(f"{run_dir}: the stored tokenizer does not match the run (fingerprint differs)")

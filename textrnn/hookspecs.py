@@ -18,11 +18,24 @@ hookimpl = pluggy.HookimplMarker("textrnn")
 
 
 @hookspec
+def register_tasks(register):
+    """Register tasks: what ``textrnn train TASK`` trains (``lm``, ``classifier``, ...).
+
+    :param register: call ``register(name, task_class, config=ConfigClass,
+        description="...", add_train_command=fn, evaluate=fn, methods={...},
+        best_metric="valid_loss", higher_is_better=False)``; see
+        :class:`textrnn.registry.TaskInfo`. ``task_class`` subclasses
+        :class:`textrnn.training.task.Task`: the callbacks of the one training loop.
+        Models of the task register through ``register_models`` with ``task=name``.
+    """
+
+
+@hookspec
 def register_models(register):
     """Register model families.
 
     :param register: call ``register(name, factory, task="lm", options=OptionsClass,
-        description="...")``. ``task`` is ``"lm"`` or ``"classifier"``.
+        description="...")``. ``task`` names a registered task (``"lm"``, ``"classifier"``, ...).
         ``options`` is a dataclass whose fields (with defaults and a ``help`` metadata
         entry) are the model's hyperparameters; ``factory(vocab_size, options)`` returns
         a ``torch.nn.Module``. A language model has ``forward(ids, state=None) ->

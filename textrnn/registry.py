@@ -1,4 +1,4 @@
-"""Collects what plugins register through ``register_models`` and ``register_tokenizers``."""
+"""Collects what plugins register through ``register_tasks``, ``register_models`` and ``register_tokenizers``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,41 @@ from typing import Any, Callable
 from .errors import ConfigError, PluginError, UnknownNameError
 from .plugins import get_plugin_manager
 
-TASKS = ("lm", "classifier")
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """One registered task (``lm``, ``classifier``, a plugin's ``forecast``).
+
+    :ivar task_class: a :class:`textrnn.training.task.Task` subclass, or a function that
+        imports and builds one (so that registering a task imports no torch), called as
+        ``task_class(config)``.
+    :ivar config: the config dataclass: every default and help text of the task's options,
+        with ``from_dict``, ``to_dict``, ``resume_differences`` and ``resumable`` (see
+        :class:`textrnn.training.config_base.BaseTrainConfig`).
+    :ivar add_train_command: ``add_train_command(train_app)`` adds ``textrnn train NAME``.
+    :ivar evaluate: ``evaluate(run, request)`` prints or returns the task's evaluation of a
+        loaded run (``textrnn evaluate``); ``request`` is a :class:`textrnn.cli.evaluate.EvaluateRequest`.
+    :ivar methods: extra methods of ``textrnn.load(run)`` for this task's runs, such as
+        ``{"forecast": fn}``; each is called as ``fn(loaded_run, *args, **kwargs)``.
+    :ivar best_metric: the ``best.json`` / ``runs list`` key that ranks runs, and whether
+        higher is better.
+    """
+
+    name: str
+    task_class: Any
+    config: type
+    plugin: str
+    description: str = ""
+    add_train_command: Callable[..., None] | None = None
+    evaluate: Callable[..., Any] | None = None
+    methods: dict[str, Callable[..., Any]] = dataclasses.field(default_factory=dict)
+    best_metric: str = "valid_loss"
+    higher_is_better: bool = False
+    run_noun: str = ""  # what messages call a run of this task ("a language-model run"); default: the name
+
+    def noun(self) -> str:
+        return self.run_noun or self.name
 
 
 @dataclass(frozen=True)
@@ -42,11 +76,12 @@ class TokenizerInfo:
 
 _models: dict[str, ModelInfo] | None = None
 _tokenizers: dict[str, TokenizerInfo] | None = None
+_tasks: dict[str, TaskInfo] | None = None
 
 
 def reset() -> None:
-    global _models, _tokenizers
-    _models = _tokenizers = None
+    global _models, _tokenizers, _tasks
+    _models = _tokenizers = _tasks = None
 
 
 def _collect(hook_name: str, make):
@@ -73,13 +108,25 @@ def _collect(hook_name: str, make):
 
 
 def _make_model(name, plugin, factory, task="lm", options=None, description=""):
-    if task not in TASKS:
-        raise PluginError(f"plugin {plugin!r}: model {name!r} has unknown task {task!r} (expected one of {TASKS})")
+    known = tasks()
+    if task not in known:
+        raise PluginError(f"plugin {plugin!r}: model {name!r} has unknown task {task!r} "
+                          f"(registered tasks: {', '.join(sorted(known)) or 'none'})")
     if options is None:
         options = _EmptyOptions
     if not dataclasses.is_dataclass(options):
         raise PluginError(f"plugin {plugin!r}: options for model {name!r} must be a dataclass")
     return ModelInfo(name, factory, task, options, plugin, description)
+
+
+def _make_task(name, plugin, task_class, config, description="", **fields):
+    if not dataclasses.is_dataclass(config):
+        raise PluginError(f"plugin {plugin!r}: the config of task {name!r} must be a dataclass")
+    unknown = set(fields) - {f.name for f in dataclasses.fields(TaskInfo)}
+    if unknown:
+        raise PluginError(f"plugin {plugin!r}: task {name!r} registers unknown fields {sorted(unknown)}")
+    return TaskInfo(name, task_class, config, plugin, description or (task_class.__doc__ or "").strip().split("\n")[0],
+                    **fields)
 
 
 def _make_tokenizer(name, plugin, cls, description=""):
@@ -89,6 +136,20 @@ def _make_tokenizer(name, plugin, cls, description=""):
 @dataclass
 class _EmptyOptions:
     pass
+
+
+def tasks() -> dict[str, TaskInfo]:
+    global _tasks
+    if _tasks is None:
+        _tasks = _collect("register_tasks", _make_task)
+    return _tasks
+
+
+def get_task(name: str) -> TaskInfo:
+    table = tasks()
+    if name not in table:
+        raise _unknown("task", name, table)
+    return table[name]
 
 
 def models() -> dict[str, ModelInfo]:

@@ -18,8 +18,23 @@ from .training import run_dir as rd
 # The names training/checkpoint.py writes; not imported from there, as it imports torch (seconds).
 BEST_FILE = "best.json"
 CHECKPOINTS_DIR = "checkpoints"
-BEST_METRIC = {"lm": "valid_loss", "classifier": "valid_accuracy"}
+BEST_METRIC = {"lm": "valid_loss", "classifier": "valid_accuracy"}  # for runs whose task plugin is absent
 LOWER_IS_BETTER = {"valid_loss": True, "valid_accuracy": False}
+
+
+def best_metric(task: str | None) -> tuple[str, bool]:
+    """The metric that ranks runs of ``task``, and whether lower is better (the task's registration)."""
+    from .errors import TextrnnError
+    from .registry import tasks
+
+    try:
+        info = tasks().get(task)
+    except TextrnnError:
+        info = None
+    if info is not None:
+        return info.best_metric, not info.higher_is_better
+    metric = BEST_METRIC.get(task, "valid_loss")
+    return metric, LOWER_IS_BETTER.get(metric, True)
 
 
 def find_runs(root: str | Path) -> list[Path]:
@@ -65,8 +80,8 @@ def summarize(run_dir: str | Path, root: str | Path | None = None) -> dict[str, 
     meta = rd.read_run_meta(run_dir)
     records = read_metrics(run_dir)
     task = meta.get("task")
-    metric = BEST_METRIC.get(task, "valid_loss")
-    best = _best(run_dir, metric, records)
+    metric, lower = best_metric(task)
+    best = _best(run_dir, metric, lower, records)
     trains = [r for r in records if r.get("kind") == "train"]
     last_time = max((r["time"] for r in records if isinstance(r.get("time"), (int, float))), default=None)
     steps = meta.get("steps")
@@ -113,7 +128,7 @@ def run_details(run_dir: str | Path) -> dict[str, Any]:
     evals = [r for r in records if r.get("kind") == "eval"]
     metric = summary["best_metric"]
     scored = [r for r in evals if isinstance(r.get(metric), (int, float))]
-    pick = min if LOWER_IS_BETTER[metric] else max
+    pick = min if best_metric(meta.get("task"))[1] else max
     rates = [r["tokens_per_s"] for r in trains[1:] if isinstance(r.get("tokens_per_s"), (int, float))]
     metrics = {
         "train_logs": len(trains),
@@ -129,7 +144,7 @@ def run_details(run_dir: str | Path) -> dict[str, Any]:
             "checkpoints": _checkpoints(run_dir)}
 
 
-def _best(run_dir: Path, metric: str, records: list[dict]) -> dict[str, Any]:
+def _best(run_dir: Path, metric: str, lower: bool, records: list[dict]) -> dict[str, Any]:
     """The best checkpoint's scores from best.json, else the best evaluation in the log."""
     try:
         best = json.loads((run_dir / BEST_FILE).read_text(encoding="utf-8"))
@@ -140,7 +155,7 @@ def _best(run_dir: Path, metric: str, records: list[dict]) -> dict[str, Any]:
     scored = [r for r in records if r.get("kind") == "eval" and isinstance(r.get(metric), (int, float))]
     if not scored:
         return {}
-    return (min if LOWER_IS_BETTER[metric] else max)(scored, key=lambda r: r[metric])
+    return (min if lower else max)(scored, key=lambda r: r[metric])
 
 
 def _checkpoints(run_dir: Path) -> list[dict[str, Any]]:

@@ -176,7 +176,7 @@ def test_resume_a_classifier_run_with_another_model_or_tokenizer(runs):
 
 def test_resume_into_a_run_of_the_other_task(runs):
     """Used to fail on the other task's config keys ("unknown config key 'corpus'...") instead."""
-    assert_error(train_classifier(runs["data"], runs["lm"], "--resume"), "is a lm run, not a classifier run")
+    assert_error(train_classifier(runs["data"], runs["lm"], "--resume"), "is a language-model run, not a classifier run")
     assert_error(train_lm(runs["corpus"], runs["clf"], "--resume"), "is a classifier run, not a language-model run")
 
 
@@ -266,7 +266,7 @@ def test_gpu_out_of_memory_is_one_error_line_and_keeps_the_checkpoints(tmp_path,
     """No GPU in CI: the OOM that torch raises mid-training is simulated at step 5, after a save."""
     import torch
 
-    from textrnn.training import lm_trainer
+    from textrnn.training import loop
 
     corpus = tmp_path / "c.txt"
     corpus.write_text(english_like(20_000))
@@ -280,7 +280,7 @@ def test_gpu_out_of_memory_is_one_error_line_and_keeps_the_checkpoints(tmp_path,
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real_clip(params, max_norm, *args, **kwargs)
 
-    monkeypatch.setattr(lm_trainer.torch.nn.utils, "clip_grad_norm_", clip_then_oom)
+    monkeypatch.setattr(loop.torch.nn.utils, "clip_grad_norm_", clip_then_oom)
     result = run_cli("train", "lm", corpus, "--out", out, "--max-steps", "10", "--eval-every", "3", *TINY)
     assert_error(result, "GPU out of memory", "--batch-size", "--seq-len")
     assert (out / "checkpoints" / "step-00000003").is_dir()  # the save before the OOM is intact

@@ -64,3 +64,31 @@ def test_killed_rank_resumes_from_last_checkpoint(corpus, tmp_path, sampling):
     assert "resuming" in resumed.stderr and "(step 10)" in resumed.stderr
     final = "checkpoints/step-00000020/model.safetensors"
     assert (tmp_path / "run" / final).read_bytes() == (tmp_path / "clean" / final).read_bytes()
+
+
+CLASSIFIER_ARGS = ["--max-steps", "12", "--eval-every", "6", "--log-every", "1", "--batch-size", "16", "--seed", "3",
+                   "--tokenizer", "word", "--embedding-dim", "16", "--hidden-size", "16", "--dropout", "0",
+                   "--embedding-dropout", "0", "--token-dropout", "0", "--threads", "1"]
+
+
+def train_classifier(data, out, nproc=1):
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] \
+        if nproc > 1 else [sys.executable]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([*launcher, "-m", "textrnn", "train", "classifier", str(data), "--out", str(out),
+                           *CLASSIFIER_ARGS], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_classifier_two_processes_match_one_with_the_same_global_batch(tmp_path):
+    """Each process trains on half of every batch of 16; DDP's averaged gradient is the whole batch's."""
+    from tests.unit.test_classifier import synthetic_sentiment, write_tsv
+
+    data = write_tsv(tmp_path / "train.tsv", synthetic_sentiment(400, seed=5))
+    single = train_classifier(data, tmp_path / "single")
+    assert single.returncode == 0, single.stderr
+    double = train_classifier(data, tmp_path / "ddp", nproc=2)
+    assert double.returncode == 0, double.stderr
+    one, two = losses(tmp_path / "single"), losses(tmp_path / "ddp")
+    assert len(one) == len(two) == 12
+    assert max(abs(a - b) for a, b in zip(one, two)) < 1e-5
+    assert "valid accuracy" in double.stdout or "accuracy" in double.stdout

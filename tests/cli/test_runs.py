@@ -8,7 +8,7 @@ import pytest
 
 from textrnn.errors import TrainingInterrupted
 from textrnn.training.config import TrainConfig
-from textrnn.training.lm_trainer import LMTrainer
+from textrnn.training.loop import train as train_run
 
 from .helpers import TINY, assert_error, run_cli
 
@@ -41,9 +41,9 @@ def runs(small_corpus, tmp_path):
         assert result.exit_code == 0, result.stderr
     config = TrainConfig(corpus=[str(small_corpus)], **LIBRARY_TINY)
     with pytest.raises(TrainingInterrupted):
-        LMTrainer(config, root / "stopped", stop_requested=stop_at(8, lambda: 15)).run()
+        train_run("lm", config, root / "stopped", stop_requested=stop_at(8, lambda: 15))
     with pytest.raises(RuntimeError, match="boom"):
-        LMTrainer(config, root / "broken", stop_requested=stop_at(8, boom)).run()
+        train_run("lm", config, root / "broken", stop_requested=stop_at(8, boom))
     return root
 
 
@@ -120,14 +120,14 @@ def test_status_after_ctrl_c_and_resume(small_corpus, tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        LMTrainer(config, run, stop_requested=stop_at(8, ctrl_c)).run()
+        train_run("lm", config, run, stop_requested=stop_at(8, ctrl_c))
     meta = json.loads((run / "run.json").read_text())
     assert (meta["status"], meta["error"], meta["steps"]) == ("interrupted", None, 7)
 
     seen = []
-    LMTrainer(config, run, resume=True,
+    train_run("lm", config, run, resume=True,
               on_event=lambda e: seen.append(json.loads((run / "run.json").read_text())["status"])
-              if e.kind == "start" else None).run()
+              if e.kind == "start" else None)
     assert seen == ["running"]
     row = json.loads(run_cli("runs", "list", tmp_path, "--json").stdout)[0]
     assert (row["status"], row["steps"], row["error"]) == ("finished", 20, None)

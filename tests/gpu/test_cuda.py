@@ -87,16 +87,16 @@ def test_greedy_text_is_the_same_on_the_graph_and_generic_paths(cell, monkeypatc
 @pytest.mark.parametrize("precision", ["bf16", "fp16", "fp32"])
 def test_trainer_runs_and_resumes_on_cuda(tmp_path, precision):
     from textrnn.training.config import TrainConfig
-    from textrnn.training.lm_trainer import LMTrainer
+    from textrnn.training.loop import train as train_run
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("the cat sat on the mat. " * 2000)
     common = dict(corpus=[str(corpus)], batch_size=16, seq_len=32, device="cuda", precision=precision,
                   eval_every=20, model_options={"hidden_size": 64})
     run = tmp_path / precision
-    first = LMTrainer(TrainConfig(max_steps=20, **common), run).run()
+    first = train_run("lm", TrainConfig(max_steps=20, **common), run)
     assert np.isfinite(first["best_valid_loss"])
-    resumed = LMTrainer(TrainConfig(max_steps=60, **common), run, resume=True).run()
+    resumed = train_run("lm", TrainConfig(max_steps=60, **common), run, resume=True)
     assert resumed["steps"] == 60 and resumed["best_valid_loss"] < first["best_valid_loss"]
 
 
@@ -110,7 +110,7 @@ def test_a_deep_awd_lstm_learns_on_cuda(tmp_path, precision):
     parameters every step; 3-layer runs like this one then sat at unigram loss on an H100.)
     """
     from textrnn.training.config import TrainConfig
-    from textrnn.training.lm_trainer import LMTrainer
+    from textrnn.training.loop import train as train_run
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("abcdefgh" * 20000)
@@ -118,7 +118,7 @@ def test_a_deep_awd_lstm_learns_on_cuda(tmp_path, precision):
                "weight_dropout": 0.3, "embedding_dropout": 0.1, "variational": True}
     config = TrainConfig(corpus=[str(corpus)], batch_size=64, seq_len=64, device="cuda", precision=precision,
                          lr=3e-3, weight_decay=0.1, max_steps=200, eval_every=200, model_options=options)
-    result = LMTrainer(config, tmp_path / "run").run()
+    result = train_run("lm", config, tmp_path / "run")
     assert result["best_valid_loss"] < 0.5, result
 
 

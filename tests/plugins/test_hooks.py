@@ -8,13 +8,14 @@ from pathlib import Path
 from textrnn import hookspecs
 from textrnn.events import TrainingEvent
 from textrnn.training.config import TrainConfig
-from textrnn.training.lm_trainer import LMTrainer
+from textrnn.training.loop import train as train_run
 
 HOOKS = [name for name, fn in vars(hookspecs).items() if callable(fn) and hasattr(fn, "textrnn_spec")]
 
 
 def test_hooks_have_param_docs():
-    assert set(HOOKS) == {"register_models", "register_tokenizers", "on_training_event", "register_commands"}
+    assert set(HOOKS) == {"register_models", "register_tokenizers", "on_training_event", "register_commands",
+                          "register_tasks"}
     for name in HOOKS:
         fn = getattr(hookspecs, name)
         for param in inspect.signature(fn).parameters:
@@ -42,7 +43,7 @@ def test_on_training_event_hook_observes_training(small_corpus, tmp_path):
     register_plugin(Observer(), name="observer")
     config = TrainConfig(corpus=[str(small_corpus)], max_steps=20, eval_every=10, batch_size=4, seq_len=16,
                          model_options={"hidden_size": 16, "embedding_dim": 8, "num_layers": 1})
-    LMTrainer(config, tmp_path / "run").run()
+    train_run("lm", config, tmp_path / "run")
     kinds = [e.kind for e in seen if e.kind != "message"]
     assert kinds[0] == "start" and kinds[-1] == "end"
     assert [e.step for e in seen if e.kind == "eval"] == [10, 20]

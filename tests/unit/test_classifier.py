@@ -15,7 +15,8 @@ from textrnn.errors import ConfigError, TrainingInterrupted
 from textrnn.registry import get_model
 from textrnn.training import checkpoint as ckpt
 from textrnn.training.classifier_config import ClassifierConfig
-from textrnn.training.classifier_trainer import ClassifierTrainer, adversarial_step, epoch_batches
+from textrnn.training.classifier_parts import adversarial_step, epoch_batches
+from textrnn.training.loop import train as train_run
 
 POOLINGS = ("last", "max", "mean", "attention", "maxmean")
 
@@ -297,7 +298,7 @@ def test_learns_synthetic_sentiment(tmp_path):
     config = ClassifierConfig(data=str(train), valid=str(valid), model="bilstm", tokenizer="word", model_options={
         "embedding_dim": 32, "hidden_size": 32, "embedding_dropout": 0.0, "dropout": 0.0},
         batch_size=32, lr=1e-2, warmup_steps=10, epochs=4, token_dropout=0.0, ema=0.0, seed=0, threads=1)
-    summary = ClassifierTrainer(config, tmp_path / "run").run()
+    summary = train_run("classifier", config, tmp_path / "run")
     assert summary["best_valid_accuracy"] >= 0.95, summary
     import textrnn
 
@@ -312,7 +313,7 @@ def test_resume_after_a_signal_is_exact(tmp_path):
     train = write_tsv(tmp_path / "train.tsv", synthetic_sentiment(300, seed=3))
     config = dict(data=str(train), model_options={"embedding_dim": 16, "hidden_size": 16, "dropout": 0.2},
                   batch_size=16, max_steps=45, eval_every=20, token_dropout=0.1, seed=4, threads=1)
-    ClassifierTrainer(ClassifierConfig(**config), tmp_path / "whole").run()
+    train_run("classifier", ClassifierConfig(**config), tmp_path / "whole")
 
     calls = {"n": 0}
 
@@ -321,9 +322,9 @@ def test_resume_after_a_signal_is_exact(tmp_path):
         return 15 if calls["n"] == 28 else None  # 28th check happens before step 28: 27 steps done
 
     with pytest.raises(TrainingInterrupted) as caught:
-        ClassifierTrainer(ClassifierConfig(**config), tmp_path / "split", stop_requested=stop_after_27_steps).run()
+        train_run("classifier", ClassifierConfig(**config), tmp_path / "split", stop_requested=stop_after_27_steps)
     assert caught.value.checkpoint.endswith("step-00000027")
-    ClassifierTrainer(ClassifierConfig(**config), tmp_path / "split", resume=True).run()
+    train_run("classifier", ClassifierConfig(**config), tmp_path / "split", resume=True)
 
     whole = ckpt.load_latest(tmp_path / "whole")[0]
     split = ckpt.load_latest(tmp_path / "split")[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from textrnn.training.lm_trainer import DeferredLog
+from textrnn.training.progress_log import DeferredLog
 
 
 def test_deferred_records_arrive_one_interval_late_and_on_flush():

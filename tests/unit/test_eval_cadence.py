@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from textrnn.training.config import TrainConfig
-from textrnn.training.lm_trainer import EVAL_EVERY, EvalCadence, LMTrainer
+from textrnn.training.loop import train as train_run
+from textrnn.training.progress_log import EVAL_EVERY, EvalCadence
 
 
 def due_steps(cadence, times):
@@ -23,8 +24,8 @@ def test_steps_rule_when_given_or_without_a_budget():
 
 def test_in_training_evaluation_reads_a_bounded_prefix(small_corpus, tmp_path):
     events = []
-    LMTrainer(TrainConfig(corpus=[str(small_corpus)], max_steps=4, eval_every=2, eval_tokens=500, batch_size=4,
-                          seq_len=16), tmp_path / "run", on_event=events.append).run()
+    train_run("lm", TrainConfig(corpus=[str(small_corpus)], max_steps=4, eval_every=2, eval_tokens=500, batch_size=4,
+                          seq_len=16), tmp_path / "run", on_event=events.append)
     said = [e.metrics.get("text", "") for e in events if e.kind == "message"]
     assert any("first 500 of" in line for line in said)
     assert len([e for e in events if e.kind == "eval"]) == 2

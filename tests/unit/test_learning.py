@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from textrnn.training.config import TrainConfig
-from textrnn.training.lm_trainer import LMTrainer
+from textrnn.training.loop import train as train_run
 
 SYMBOLS = "abcdefgh"
 
@@ -48,7 +48,7 @@ def test_lstm_reaches_markov_entropy(tmp_path):
         corpus=[str(train)], valid=str(valid), model_options={"embedding_dim": 16, "hidden_size": 64, "num_layers": 1},
         batch_size=32, seq_len=64, lr=1e-2, max_steps=400, eval_every=200, warmup_steps=20, seed=0,
     )
-    LMTrainer(config, tmp_path / "run").run()
+    train_run("lm", config, tmp_path / "run")
     import textrnn
 
     metrics = textrnn.load(tmp_path / "run").score(valid.read_text())

@@ -95,11 +95,11 @@ def test_print_config_shows_each_default_with_its_reason(small_corpus):
 
 
 def test_a_run_stores_its_resolved_config(small_corpus, tmp_path):
-    from textrnn.training.lm_trainer import LMTrainer
+    from textrnn.training.loop import train as train_run
 
     events = []
-    LMTrainer(TrainConfig(corpus=[str(small_corpus)], max_steps=2, eval_every=10), tmp_path / "run",
-              on_event=events.append).run()
+    train_run("lm", TrainConfig(corpus=[str(small_corpus)], max_steps=2, eval_every=10), tmp_path / "run",
+              on_event=events.append)
     stored = json.loads((tmp_path / "run" / "config.json").read_text())
     stored = stored.get("config", stored)
     assert all(stored[k] is not None for k in lm_defaults.TRAINING[("char", "cpu")])

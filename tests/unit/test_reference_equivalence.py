@@ -20,7 +20,7 @@ import torch
 from tests.conftest import REPO
 from textrnn.data.lm_data import prepare_lm_data
 from textrnn.training.config import TrainConfig
-from textrnn.training.lm_trainer import LMTrainer
+from textrnn.training.loop import train as train_run
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from bare_lm import train_bare  # noqa: E402
@@ -42,7 +42,7 @@ def mirrored_config(corpus, **overrides) -> TrainConfig:
 
 
 def textrnn_losses(config: TrainConfig, run_dir) -> list[float]:
-    LMTrainer(config, run_dir).run()
+    train_run("lm", config, run_dir)
     rows = [json.loads(line) for line in open(run_dir / "metrics.jsonl")]
     return [r["loss"] for r in rows if r["kind"] == "train"]
 

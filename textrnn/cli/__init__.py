@@ -2,35 +2,9 @@
 
 from __future__ import annotations
 
-import typer
+from .app import app  # noqa: E402  (the Typer app; command modules add to it on import)
 
-from .. import __version__
-
-app = typer.Typer(
-    name="textrnn",
-    help="Train, evaluate and sample recurrent text models (language models and classifiers).",
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"textrnn {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
-) -> None:
-    """Train, evaluate and sample recurrent text models (language models and classifiers)."""
-
-
-from . import classify, evaluate, generate, listing, score, tokenizer, train, train_classifier  # noqa: E402,F401  (commands register on import)
+from . import classify, evaluate, generate, listing, score, tokenizer, train  # noqa: E402,F401  (commands register on import)
 from . import plugins_new  # noqa: E402,F401  (adds `new` to the plugins group of listing)
 from . import plot, runs  # noqa: E402,F401  (comparing runs: `runs list|show`, `plot`)
 from . import tune  # noqa: E402,F401  (hyperparameter search: `tune`, and the hidden per-trial `tune-trial`)
@@ -39,7 +13,7 @@ from . import export  # noqa: E402,F401  (`export`: safetensors or ONNX for use 
 
 
 
-def register_plugin_commands(cli: typer.Typer) -> None:
+def register_plugin_commands(cli: "typer.Typer") -> None:
     """Let plugins add their commands (the ``register_commands`` hook).
 
     A plugin that fails to load is reported by the command that runs, not here: a broken

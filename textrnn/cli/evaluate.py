@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from . import app
-from .common import handle_errors, load_plugins, print_json
+from .app import app
+from ..errors import ConfigError
+from .common import handle_errors, load_plugins
+
+
+@dataclass(frozen=True)
+class EvaluateRequest:
+    """What ``textrnn evaluate`` asks of a task's ``evaluate(run, request)``."""
+
+    file: Path | None  # data to score; None: the run's own validation data
+    weights: str
+    device: str
+    encoding_errors: str
+    text_field: str | None
+    label_field: str | None
+    plot: Path | None  # a PNG to draw, for tasks that draw one
+    json_output: bool
 
 
 @app.command("evaluate")
@@ -21,6 +37,7 @@ def evaluate(
     encoding_errors: str = typer.Option("strict", "--encoding-errors", help="strict or replace."),
     text_field: Optional[str] = typer.Option(None, "--text-field", help="Classifier runs: column holding the text (default: the run's)."),
     label_field: Optional[str] = typer.Option(None, "--label-field", help="Classifier runs: column holding the label (default: the run's)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the evaluation to this PNG, for tasks that draw one (forecast)."),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Report loss (nats/token), perplexity, bits per token and bits per character.
@@ -34,30 +51,11 @@ def evaluate(
     """
     load_plugins()
     import textrnn
-    from ..api import evaluate_lm_run
-    from ..data.text import read_text
+    from ..registry import get_task
 
     run = textrnn.load(run_dir, device=device, weights=weights)
-    if run.task == "classifier":  # FILE is labelled data: accuracy, macro-F1, per class, confusion, log loss
-        from ..classification import evaluate_classifier_run
-        from .train_classifier import echo_metrics
-
-        metrics, info = evaluate_classifier_run(run, file, text_field, label_field, encoding_errors)
-        if json_output:
-            print_json(metrics)
-        else:
-            echo_metrics(metrics, str(file) if file else f"validation ({info['source']})", info["rows"])
-        if info["skipped_empty"]:
-            typer.echo(f"skipped {info['skipped_empty']} row(s) with empty text", err=True)
-        return
-    text = read_text(file, encoding_errors) if file is not None else None
-    metrics = evaluate_lm_run(run, text)
-    if json_output:
-        print_json(metrics)
-        return
-    source = str(file) if file else "validation text"
-    typer.echo(f"{source}: {metrics['tokens']:,} tokens, {metrics['chars']:,} chars")
-    typer.echo(f"loss            {metrics['loss']:.4f} nats/token")
-    typer.echo(f"perplexity      {metrics['perplexity']:.3f}")
-    typer.echo(f"bits per token  {metrics['bits_per_token']:.4f}")
-    typer.echo(f"bits per char   {metrics['bits_per_char']:.4f}")
+    info = get_task(run.task)
+    if info.evaluate is None:
+        raise ConfigError(f"the {run.task} task (plugin {info.plugin}) has no evaluation")
+    info.evaluate(run, EvaluateRequest(file, weights, device, encoding_errors, text_field, label_field, plot,
+                                       json_output))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import app
+from .app import app
 from .common import handle_errors, load_plugins, print_json
 
 plugins_app = typer.Typer(help="List installed plugins, or scaffold a new one with `textrnn plugins new`.",

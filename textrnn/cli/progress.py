@@ -43,16 +43,14 @@ class ProgressPrinter:
         m, kind = event.metrics, event.kind
         if kind == "start":
             self._line(m["model"])
-            limit = f"{m['max_steps']} steps" if m.get("max_steps") else f"{m['time_budget']:.0f} s budget"
-            self._line(f"model {m['model_name']}: {m['parameters']:,} parameters | device {m['device']} | "
-                       f"precision {m['precision']} | vocab {m['vocab_size']} | train {m['train_tokens']:,} tokens, "
-                       f"valid {m['valid_tokens']:,} | {limit}")
+            self._line(" | ".join(_start_parts(m)))
         elif kind == "message":
             self._line(m["text"])
         elif kind == "step" and not self.quiet:
             total = m.get("total_steps")
+            rate = f" | {_rate(m['tokens_per_s'])} tok/s" if "tokens_per_s" in m else ""
             text = (f"step {event.step}{'/' + str(total) if total else ''} | loss {m['loss']:.4f} | "
-                    f"lr {m['lr']:.2e} | {_rate(m['tokens_per_s'])} tok/s | ETA {_duration(m.get('eta'))}")
+                    f"lr {m['lr']:.2e}{rate} | ETA {_duration(m.get('eta'))}")
             if self.live:
                 self.stream.write("\r\033[K" + text)
                 self.stream.flush()
@@ -60,9 +58,12 @@ class ProgressPrinter:
             elif time.monotonic() - self._last >= self.every_s:
                 self._last = time.monotonic()
                 self._line(text)
-        elif kind == "eval":
+        elif kind == "eval" and "valid_bpc" in m:
             self._line(f"step {event.step}: valid loss {m['valid_loss']:.4f} nats/token, "
                        f"{m['valid_bpc']:.4f} bits/char (elapsed {_duration(m['time'])})")
+        elif kind == "eval":  # another task's metrics, as they come
+            scores = ", ".join(f"{k} {v:.4g}" for k, v in m.items() if k not in ("time", "step", "epoch"))
+            self._line(f"step {event.step}: {scores} (elapsed {_duration(m['time'])})")
         elif kind == "checkpoint" and m.get("best") and not self.quiet:
             pass  # the eval line already says enough; checkpoints are listed by `runs`
         elif kind == "end":
@@ -72,5 +73,55 @@ class ProgressPrinter:
             self.stream.flush()
 
 
+def _start_parts(m: dict) -> list[str]:
+    """The start line's fields: the ones every task has, then the LM's token counts where given."""
+    parts = [f"model {m['model_name']}: {m['parameters']:,} parameters", f"device {m['device']}",
+             f"precision {m['precision']}"]
+    if m.get("vocab_size") is not None:
+        parts.append(f"vocab {m['vocab_size']}")
+    if "train_tokens" in m and "valid_tokens" in m:
+        parts.append(f"train {m['train_tokens']:,} tokens, valid {m['valid_tokens']:,}")
+    parts.append(f"{m['max_steps']} steps" if m.get("max_steps") else f"{m['time_budget']:.0f} s budget")
+    return parts
+
+
 def echo_summary(text: str) -> None:
     typer.echo(text)
+
+
+class ClassifierProgress(ProgressPrinter):
+    """The LM progress printer, with classifier start and evaluation lines."""
+
+    def __call__(self, event) -> None:
+        m, kind = event.metrics, event.kind
+        if kind == "start":
+            self._line(m["model"])
+            limit = f"{m['max_steps']} steps" if m.get("max_steps") else f"{m['time_budget']:.0f} s budget"
+            self._line(f"model {m['model_name']}: {m['parameters']:,} parameters | device {m['device']} | "
+                       f"precision {m['precision']} | {m['tokenizer']} vocab {m['vocab_size']} | "
+                       f"labels {', '.join(m['labels'])} | train {m['train_examples']:,} texts, "
+                       f"valid {m['valid_examples']:,} | {m['batches_per_epoch']} batches/epoch | {limit}")
+        elif kind == "step" and not self.quiet:
+            total = m.get("total_steps")
+            text = (f"step {event.step}{'/' + str(total) if total else ''} | epoch {m['epoch']:.2f} | "
+                    f"loss {m['loss']:.4f} | lr {m['lr']:.2e} | {_rate(m['tokens_per_s'])} tok/s | "
+                    f"ETA {_duration(m.get('eta'))}")
+            if self.live:
+                self.stream.write("\r\033[K" + text)
+                self.stream.flush()
+                self._open_line = True
+            else:
+                self._throttled(text)
+        elif kind == "eval":
+            self._line(f"step {event.step} (epoch {m['epoch']:.2f}): valid accuracy {m['valid_accuracy']:.4f}, "
+                       f"macro-F1 {m['valid_macro_f1']:.4f}, loss {m['valid_loss']:.4f} "
+                       f"(elapsed {_duration(m['time'])})")
+        else:
+            super().__call__(event)
+
+    def _throttled(self, text: str) -> None:
+        import time
+
+        if time.monotonic() - self._last >= self.every_s:
+            self._last = time.monotonic()
+            self._line(text)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from . import app
+from .app import app
 from .common import handle_errors, print_json
 from .progress import _duration
 

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from . import app
+from .app import app
 from .common import handle_errors, load_plugins, parse_key_values, print_json
 
 tokenizer_app = typer.Typer(help="Train a tokenizer, or encode and decode text with a stored one.",

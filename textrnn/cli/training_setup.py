@@ -1,11 +1,17 @@
-"""What ``train lm`` and ``train classifier`` share: --config files, --print-config, --tensorboard."""
+"""What every ``train TASK`` command shares: --config files, --print-config, --tensorboard,
+signals, torchrun, and the call into the one training loop."""
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import typer
+
+from .common import err, load_plugins
 
 CONFIG_HELP = ("TOML file that sets training options: flat keys named like the flags (batch_size = 64), "
                "with [model_options] and [tokenizer_options] tables. Flags given on the command line override it.")
@@ -76,3 +82,66 @@ class Listeners:
     def __exit__(self, *exc) -> None:
         if self._tensorboard is not None:  # interrupted or failed runs send no "end" event
             self._tensorboard.close()
+
+
+def launch_torchrun(nproc: int) -> int:
+    """Re-run this command under torchrun with ``nproc`` processes on this machine."""
+    import subprocess
+
+    argv = []
+    skip = False
+    for arg in sys.argv[1:]:  # drop --nproc N / --nproc=N: the workers must not launch again
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            argv.append(arg)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+           "-m", "textrnn", *argv]
+    err(f"launching {nproc} processes: {' '.join(cmd[2:])}")
+    return subprocess.call(cmd)
+
+
+class SignalFlag:
+    """Remembers SIGINT/SIGTERM so training can save and stop at a step boundary."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __call__(self) -> int | None:
+        return self.signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def run_training(task: str, config, out: Path, *, resume: bool = False, overwrite: bool = False,
+                 tensorboard: bool = False, progress: Callable | None = None, nproc: int = 1) -> dict | None:
+    """Train ``config`` as a run of ``task`` into ``out``, printing progress to stderr.
+
+    With ``nproc`` > 1 the command re-runs itself under torchrun. Returns the summary on
+    the main process, None on the others (which print nothing).
+    """
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        raise typer.Exit(launch_torchrun(nproc))
+    load_plugins()
+    from ..training.loop import train
+    from .progress import ProgressPrinter
+
+    with SignalFlag() as flag, Listeners(progress or ProgressPrinter(), out, tensorboard) as listeners:
+        summary = train(task, config, out, resume=resume, overwrite=overwrite, on_event=listeners,
+                        stop_requested=flag)
+    return summary if int(os.environ.get("RANK", "0")) == 0 else None

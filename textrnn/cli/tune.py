@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from typer.core import TyperCommand
 
-from . import app
+from .app import app
 from .common import err, handle_errors, load_plugins, print_json
 
 
@@ -122,7 +122,7 @@ def _run_study(space, params, out: Path, *, sampler, seed, budget, parallel, pru
     from ..tuning import report
     from ..tuning.runner import StudyRunner, plan_slots
     from ..tuning.study import Study, study_lock
-    from .train import SignalFlag
+    from .training_setup import SignalFlag
 
     identity = {**space.identity(), "sampler": sampler, "seed": seed, "budget_per_trial": budget}
     with study_lock(out):
@@ -228,8 +228,8 @@ def tune_trial(
     load_plugins()
     from ..tuning.trial import read_spec, run_trial
     from .progress import ProgressPrinter
-    from .train import SignalFlag
-    from .train_classifier import ClassifierProgress
+    from .training_setup import SignalFlag
+    from .progress import ClassifierProgress
 
     spec = read_spec(spec_file)
     printer = (ProgressPrinter if spec["task"] == "lm" else ClassifierProgress)(stream=sys.stderr, every_s=5.0)

@@ -15,13 +15,28 @@ BINARY_SNIFF_BYTES = 8192
 
 def embedded(name: str) -> Path:
     """A file of the repository's ``corpora/``: beside the package in a checkout or an
-    editable install, under ``<prefix>/share/textrnn/corpora`` after ``pip install .``
-    (pyproject's data-files put it there)."""
-    import sys
-
+    editable install; after ``pip install .`` wherever the installer put pyproject's
+    data-files, as the installed distribution's record lists it (``<prefix>/share/textrnn/
+    corpora`` in a venv, ``<user base>/share/textrnn/corpora`` after ``pip install --user``)."""
     beside = Path(__file__).resolve().parents[2] / "corpora" / name
-    installed = Path(sys.prefix) / "share" / "textrnn" / "corpora" / name
-    return beside if beside.is_file() or not installed.is_file() else installed
+    if beside.is_file():
+        return beside
+    return _installed_data_file(("share", "textrnn", "corpora", *Path(name).parts)) or beside
+
+
+def _installed_data_file(parts: tuple[str, ...]) -> Path | None:
+    """The installed file whose path ends in ``parts``, or None (no such file, or no install).
+
+    The record read is the one beside this package, so another textrnn installed
+    elsewhere on sys.path (an editable one, say) cannot answer for it."""
+    from importlib import metadata
+
+    site_packages = Path(__file__).resolve().parents[2]
+    for dist in metadata.distributions(name="textrnn", path=[str(site_packages)]):
+        for file in dist.files or []:
+            if file.parts[-len(parts):] == parts and Path(file.locate()).is_file():
+                return Path(file.locate()).resolve()
+    return None
 
 
 def default_corpus() -> Path:

@@ -213,7 +213,7 @@ def resolve_with_data(config) -> tuple[Any, list[str]]:
     """:func:`resolve_for` after reading the labelled data (and the ``init_from`` run), for
     ``--print-config``."""
     from ..data.labelled import load_classifier_splits
-    from .classifier_trainer import LanguageModelSource
+    from .classifier_parts import LanguageModelSource
 
     train, valid, _ = load_classifier_splits(config.data, config.valid, config.valid_fraction, config.seed,
                                              config.text_field, config.label_field, config.encoding_errors)

@@ -59,6 +59,7 @@ class Task:
     """
 
     name = "task"
+    autocast_dtype = None  # set by the loop before the first step: autocast's dtype, or None (fp32)
     monitor = "valid_loss"  # the evaluate() key shown as the best metric
     monitor_mode = "min"  # "min" or "max"
 
@@ -94,6 +95,10 @@ class Task:
         return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                                  betas=(0.9, getattr(cfg, "adam_beta2", 0.99)), fused=device.type == "cuda" or None)
 
+    def default_eval_every(self) -> int:
+        """Steps between evaluations when neither ``eval_every`` nor a time budget says."""
+        return self.steps_per_epoch()
+
     # -- each step ------------------------------------------------------------
     def on_epoch(self, epoch: int, step: int) -> None:
         """Called when step ``step`` starts epoch ``epoch`` (and at a resume): e.g. unfreezing."""
@@ -104,13 +109,21 @@ class Task:
         it, for the throughput line)."""
         raise NotImplementedError
 
-    def loss(self, model, batch) -> "torch.Tensor":
-        """The scalar training loss of ``batch``; ``model`` may be wrapped in DDP."""
+    def loss(self, model, batch) -> "torch.Tensor | tuple[torch.Tensor, torch.Tensor]":
+        """The scalar training loss of ``batch``; ``model`` may be wrapped in DDP.
+
+        Return ``(objective, reported)`` where the optimised objective adds a penalty
+        that the logged loss should not show."""
         raise NotImplementedError
 
-    def after_backward(self, model, batch, backward: Callable[["torch.Tensor"], None]) -> None:
+    def after_backward(self, model, batch, scaler) -> None:
         """After the loss's backward pass: add extra gradient (adversarial training...).
-        ``backward(loss)`` scales and back-propagates a further loss."""
+        ``scaler.scale(extra).backward()`` back-propagates a further loss (``scaler`` is
+        the run's ``torch.amp.GradScaler``, a no-op outside fp16)."""
+
+    def batch_units(self, batch) -> dict[str, int]:
+        """What ``batch`` holds, for the throughput line: ``{"tokens": n}`` gives ``tokens_per_s``."""
+        return {}
 
     def after_step(self) -> None:
         """After the optimizer step (detach carried state...)."""
@@ -123,7 +136,7 @@ class Task:
 
     def improved(self, new: dict[str, float], best: dict[str, float] | None) -> bool:
         """Whether evaluation ``new`` beats ``best``; by :attr:`monitor` and :attr:`monitor_mode`."""
-        if best is None:
+        if best is None or self.monitor not in best:
             return math.isfinite(new[self.monitor])
         if self.monitor_mode == "max":
             return new[self.monitor] > best[self.monitor]
@@ -142,6 +155,11 @@ class Task:
     def restore_state(self, tensors: dict[str, "torch.Tensor"], meta: dict[str, Any], step: int) -> None:
         """Put back what :meth:`checkpoint_state` saved, when resuming at ``step``."""
 
-    def summary(self, best: dict[str, float] | None) -> dict[str, Any]:
-        """Task fields of the final summary, from the best evaluation."""
+    def position(self, step: int) -> str:
+        """Where ``step`` is in the data, for the resume message: ``", epoch 1, batch 6"``."""
+        return ""
+
+    def summary(self, best: dict[str, float] | None, step: int) -> dict[str, Any]:
+        """Task fields of the final summary, from the best evaluation (with its ``step``)
+        and the last step."""
         return {f"best_{k}": v for k, v in (best or {}).items() if k != "time"}

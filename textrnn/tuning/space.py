@@ -127,11 +127,15 @@ class SearchSpace:
     @property
     def metric(self) -> str:
         """The validation metric a trial is judged by (its best value over the run)."""
-        return "valid_loss" if self.task == "lm" else "valid_accuracy"
+        from ..registry import get_task
+
+        return get_task(self.task).best_metric
 
     @property
     def minimize(self) -> bool:
-        return self.task == "lm"
+        from ..registry import get_task
+
+        return not get_task(self.task).higher_is_better
 
     def identity(self) -> dict[str, Any]:
         """What must match for a study directory to be continued with this space."""
@@ -166,13 +170,10 @@ class SearchSpace:
 
 
 def config_class(task: str):
-    if task == "lm":
-        from ..training.config import TrainConfig
+    """The registered task's config dataclass (the ``register_tasks`` hook)."""
+    from ..registry import get_task
 
-        return TrainConfig
-    from ..training.classifier_config import ClassifierConfig
-
-    return ClassifierConfig
+    return get_task(task).config
 
 
 def load_space(path: str | Path) -> SearchSpace:
@@ -195,7 +196,7 @@ def parse_space(data: dict[str, Any], source: str = "space") -> SearchSpace:
     """Check a space given as a dict (the parsed TOML) and resolve every key to its config field."""
     _no_unknown(data, ("task", "fixed", "search"), f"{source}: unknown top-level key", "")
     task = data.get("task", "lm")
-    if task not in TASKS:
+    if task not in TASKS:  # the tasks whose options the tuner knows how to search
         raise ConfigError(f"{source}: task must be 'lm' or 'classifier', got {task!r}")
     fixed_raw = _table(data.get("fixed", {}), f"{source}: [fixed]")
     search_raw = _table(data.get("search", {}), f"{source}: [search]")

@@ -47,10 +47,7 @@ def run_trial(spec: dict[str, Any], *, on_event: Callable[[TrainingEvent], None]
     checkpoints = run_dir / "checkpoints"
     resume = rd.is_run(run_dir) and checkpoints.is_dir() and any(checkpoints.glob("step-*"))
     overwrite = not resume and run_dir.exists()  # a start that died before its first checkpoint
-    if task == "lm":
-        from ..training.lm_trainer import LMTrainer as Trainer
-    else:
-        from ..training.classifier_trainer import ClassifierTrainer as Trainer
-    trainer = Trainer(config, run_dir, resume=resume, overwrite=overwrite, on_event=on_event,
-                      stop_requested=stop_requested)
-    return trainer.run()
+    from ..training.loop import train
+
+    return train(task, config, run_dir, resume=resume, overwrite=overwrite, on_event=on_event,
+                 stop_requested=stop_requested)

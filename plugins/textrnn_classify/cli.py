@@ -1,4 +1,4 @@
-"""``textrnn train classifier``: train a text classifier on labelled data."""
+"""``textrnn train classifier``: the classifier task's command."""
 
 from __future__ import annotations
 
@@ -7,72 +7,17 @@ from typing import Optional
 
 import typer
 
-from .common import err, handle_errors, load_plugins, parse_key_values, print_json
-from .progress import ProgressPrinter, _duration, _rate
-from .train import SignalFlag, train_app
-from .training_setup import (CONFIG_HELP, PRINT_CONFIG_HELP, TENSORBOARD_HELP, Listeners, print_config,
-                             resolve_config)
+from textrnn.cli.classification_report import echo_metrics
+from textrnn.cli.common import err, handle_errors, load_plugins, parse_key_values, print_json
+from textrnn.cli.progress import ClassifierProgress
+from textrnn.cli.training_setup import (CONFIG_HELP, PRINT_CONFIG_HELP, TENSORBOARD_HELP, print_config,
+                                        resolve_config, run_training)
 
 
-class ClassifierProgress(ProgressPrinter):
-    """The LM progress printer, with classifier start and evaluation lines."""
-
-    def __call__(self, event) -> None:
-        m, kind = event.metrics, event.kind
-        if kind == "start":
-            self._line(m["model"])
-            limit = f"{m['max_steps']} steps" if m.get("max_steps") else f"{m['time_budget']:.0f} s budget"
-            self._line(f"model {m['model_name']}: {m['parameters']:,} parameters | device {m['device']} | "
-                       f"precision {m['precision']} | {m['tokenizer']} vocab {m['vocab_size']} | "
-                       f"labels {', '.join(m['labels'])} | train {m['train_examples']:,} texts, "
-                       f"valid {m['valid_examples']:,} | {m['batches_per_epoch']} batches/epoch | {limit}")
-        elif kind == "step" and not self.quiet:
-            total = m.get("total_steps")
-            text = (f"step {event.step}{'/' + str(total) if total else ''} | epoch {m['epoch']:.2f} | "
-                    f"loss {m['loss']:.4f} | lr {m['lr']:.2e} | {_rate(m['tokens_per_s'])} tok/s | "
-                    f"ETA {_duration(m.get('eta'))}")
-            if self.live:
-                self.stream.write("\r\033[K" + text)
-                self.stream.flush()
-                self._open_line = True
-            else:
-                self._throttled(text)
-        elif kind == "eval":
-            self._line(f"step {event.step} (epoch {m['epoch']:.2f}): valid accuracy {m['valid_accuracy']:.4f}, "
-                       f"macro-F1 {m['valid_macro_f1']:.4f}, loss {m['valid_loss']:.4f} "
-                       f"(elapsed {_duration(m['time'])})")
-        else:
-            super().__call__(event)
-
-    def _throttled(self, text: str) -> None:
-        import time
-
-        if time.monotonic() - self._last >= self.every_s:
-            self._last = time.monotonic()
-            self._line(text)
+def add_train_command(train_app: typer.Typer) -> None:
+    train_app.command("classifier")(train_classifier)
 
 
-def echo_metrics(metrics: dict, source: str, rows: int) -> None:
-    """Print classifier metrics as a small report on stdout."""
-    labels = list(metrics["per_class"])
-    typer.echo(f"{source}: {rows:,} texts")
-    typer.echo(f"accuracy   {metrics['accuracy']:.4f}")
-    typer.echo(f"macro-F1   {metrics['macro_f1']:.4f}")
-    typer.echo(f"log loss   {metrics['log_loss']:.4f} nats")
-    width = max(8, *(len(label) for label in labels))
-    typer.echo(f"{'label':<{width}}  precision  recall  f1      support")
-    for label, row in metrics["per_class"].items():
-        typer.echo(f"{label:<{width}}  {row['precision']:.4f}     {row['recall']:.4f}  {row['f1']:.4f}  {row['support']}")
-    typer.echo("confusion (rows: true label, columns: predicted)")
-    widest = max(len(str(n)) for row in metrics["confusion"].values() for n in row.values())
-    cell = max(widest, *(len(label) for label in labels)) + 2
-    typer.echo(" " * width + "  " + "".join(f"{label:>{cell}}" for label in labels))
-    for label in labels:
-        counts = metrics["confusion"][label]
-        typer.echo(f"{label:<{width}}  " + "".join(f"{counts[other]:>{cell}}" for other in labels))
-
-
-@train_app.command("classifier")
 @handle_errors
 def train_classifier(
     ctx: typer.Context,
@@ -104,6 +49,7 @@ def train_classifier(
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Texts per step."),
     lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (AdamW)."),
     weight_decay: float = typer.Option(0.01, "--weight-decay", help="Decoupled weight decay."),
+    adam_beta2: float = typer.Option(0.99, "--adam-beta2", help="AdamW's second-moment decay."),
     clip: float = typer.Option(1.0, "--clip", help="Gradient-norm clipping threshold; 0 disables it."),
     warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Linear learning-rate warm-up steps. Default: 50, or a tenth of a shorter run."),
     schedule: str = typer.Option("cosine", "--schedule", help="cosine (decay to --min-lr-ratio by the end) or constant."),
@@ -119,13 +65,16 @@ def train_classifier(
     monitor: str = typer.Option("accuracy", "--monitor", help="Validation metric that picks the best checkpoint: accuracy or loss."),
     patience: Optional[int] = typer.Option(None, "--patience", help="Stop after N evaluations without improvement."),
     keep_last: int = typer.Option(2, "--keep-last", help="Checkpoints to keep (the best is always kept)."),
+    log_every: int = typer.Option(10, "--log-every", help="Log the training loss every N steps."),
     seed: int = typer.Option(1337, "--seed", help="Random seed (initialisation, validation split, data order, dropout)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
+    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model (falls back to eager, with a warning, where compilation fails)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: torch's choice; 1 is often fastest on a busy machine)."),
     encoding_errors: str = typer.Option("strict", "--encoding-errors", help="strict (invalid UTF-8 is an error) or replace."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest good checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete the run in --out and start over."),
+    nproc: int = typer.Option(1, "--nproc", help="Processes to train with (DistributedDataParallel via torchrun: gloo on the CPU, one per GPU)."),
     tensorboard: bool = typer.Option(False, "--tensorboard", help=TENSORBOARD_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print the final summary as JSON."),
 ) -> None:
@@ -137,7 +86,7 @@ def train_classifier(
     Writes the run to --out: config, label map, tokenizer, checkpoints (safetensors),
     metrics.jsonl. Progress goes to stderr; the final validation report to stdout.
     """
-    from ..training.classifier_config import ClassifierConfig
+    from textrnn.training.classifier_config import ClassifierConfig
 
     model_options = {k: v for k, v in {"embedding_dim": embedding_dim, "hidden_size": hidden_size,
                                        "num_layers": num_layers, "bidirectional": bidirectional,
@@ -153,30 +102,27 @@ def train_classifier(
         text_field=text_field, label_field=label_field, encoding_errors=encoding_errors, max_length=max_length,
         init_from=str(init_from) if init_from else None, gradual_unfreeze=gradual_unfreeze,
         discriminative_lr=discriminative_lr, lr_decay_per_layer=lr_decay_per_layer, batch_size=batch_size, lr=lr,
-        weight_decay=weight_decay, clip=clip, warmup_steps=warmup_steps, schedule=schedule, min_lr_ratio=min_lr_ratio,
+        weight_decay=weight_decay, adam_beta2=adam_beta2, compile=compile_model, clip=clip, warmup_steps=warmup_steps, schedule=schedule, min_lr_ratio=min_lr_ratio,
         token_dropout=token_dropout, adversarial=adversarial, ema=ema, class_weights=class_weights, max_steps=max_steps, epochs=epochs,
         time_budget=time_budget, eval_every=eval_every, monitor=monitor, patience=patience, seed=seed, device=device,
-        precision=precision, threads=threads, keep_last=keep_last,
-    ), config_file)
+        precision=precision, threads=threads, keep_last=keep_last, log_every=log_every,
+    ), config_file, param_names={"compile": "compile_model"})
     if print_config_only:
         load_plugins()
-        from ..training.classifier_defaults import resolve_with_data
+        from textrnn.training.classifier_defaults import resolve_with_data
 
         config, notes = resolve_with_data(config)
         print_config(config, notes)
         return
     if out is None:
         raise typer.BadParameter("is required unless --print-config is given", param_hint="'--out' / '-o'")
-    load_plugins()
-    from ..training.classifier_trainer import ClassifierTrainer
-
-    with SignalFlag() as flag, Listeners(ClassifierProgress(), out, tensorboard) as listeners:
-        trainer = ClassifierTrainer(config, out, resume=resume, overwrite=overwrite, on_event=listeners,
-                                    stop_requested=flag)
-        summary = trainer.run()
+    summary = run_training("classifier", config, out, resume=resume, overwrite=overwrite, tensorboard=tensorboard,
+                           progress=ClassifierProgress(), nproc=nproc)
+    if summary is None:
+        return  # a worker process of --nproc: rank 0 reports
 
     import textrnn
-    from ..classification import evaluate_classifier_run
+    from textrnn.classification import evaluate_classifier_run
 
     run = textrnn.load(out)
     metrics, info = evaluate_classifier_run(run)
