@@ -63,7 +63,7 @@ class ForecastTask(Task):
         ctx.message(f"season {layout.season}, horizon {layout.horizon}, context {layout.context_length}, "
                     f"{len(self.sampler):,} training windows, {self.split.valid_length} held-out steps per series")
         self.run_fields = {
-            "model_name": cfg.model, "model_options": {**options.__dict__}, "vocab_size": 0,
+            "model": cfg.model, "model_options": {**options.__dict__}, "vocab_size": 0,
             "forecast": layout.to_dict(), "data": str(table.source), "missing": missing_report,
             "valid_length": self.split.valid_length, "train_lengths": self.split.train_lengths,
         }
@@ -79,9 +79,7 @@ class ForecastTask(Task):
     def next_batch(self, step: int):
         from .windows import to_tensors
 
-        batch = to_tensors(self.sampler.batch(step, self.config.batch_size), self.device)
-        batch["units"] = self.config.batch_size
-        return batch
+        return to_tensors(self.sampler.batch(step, self.config.batch_size), self.device)
 
     def loss(self, model, batch):
         return forecast_loss(model, batch, self.config.loss)
@@ -99,8 +97,8 @@ class ForecastTask(Task):
     def improved(self, new: dict[str, float], best: dict[str, float] | None) -> bool:
         return math.isfinite(new[MONITOR])  # the newest, never chosen on the held-out tail
 
-    def summary(self, best: dict[str, float] | None) -> dict:
-        result = super().summary(best)
+    def summary(self, best: dict[str, float] | None, step: int) -> dict:
+        result = super().summary(best, step)
         result["baselines"] = {k: v for k, v in self.baselines.items() if k != "model" and "_vs_" not in k}
         if best:
             for name in ("seasonal_naive", "naive", "drift"):

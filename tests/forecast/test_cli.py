@@ -1,0 +1,149 @@
+"""``textrnn train forecast``, ``evaluate``, ``forecast`` and the Python API, end to end on tiny runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from tests.cli.helpers import assert_error, run_cli
+
+from .helpers import monthly_rows, seasonal_csv, write_csv
+
+TINY = ["--hidden-size", "8", "--max-steps", "30", "--eval-every", "30", "--batch-size", "8", "--threads", "1",
+        "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny run on a clean monthly seasonal series, horizon 6."""
+    folder = tmp_path_factory.mktemp("forecast")
+    data = seasonal_csv(folder / "sales.csv", n=72)
+    out = folder / "run"
+    result = run_cli("train", "forecast", data, "--out", out, "--horizon", "6", "--json", *TINY)
+    assert result.exit_code == 0, result.stderr
+    return data, out, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_train_reports_the_model_beside_the_baselines(trained):
+    _, out, summary = trained
+    valid = summary["valid"]
+    assert set(valid) >= {"model", "seasonal_naive", "naive", "drift", "mase_vs_seasonal_naive"}
+    assert set(valid["model"]) == {"mae", "rmse", "smape", "mase"}
+    assert valid["held_out"] == 6 and valid["season"] == 12 and valid["frequency"] == "monthly"
+    stored = json.loads((out / "run.json").read_text())
+    assert stored["task"] == "forecast" and stored["forecast"]["horizon"] == 6
+    assert stored["forecast"]["series"] == ["sales"] and len(stored["forecast"]["loc"][0]) == 1
+
+
+def test_evaluate_repeats_the_training_report(trained):
+    _, out, summary = trained
+    result = run_cli("evaluate", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["model"] == pytest.approx(summary["valid"]["model"])
+    text = run_cli("evaluate", out)
+    assert "seasonal_naive" in text.stdout and "MASE" in text.stdout
+
+
+def test_forecast_continues_past_the_end_as_csv_json_and_plot(trained, tmp_path):
+    _, out, _ = trained
+    result = run_cli("forecast", out, "--horizon", "8")
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["time"] for r in rows[:2]] == ["2006-01", "2006-02"] and len(rows) == 8  # 72 months from 2000-01
+    assert all(np.isfinite(float(r["forecast"])) for r in rows)
+    as_json = run_cli("forecast", out, "--horizon", "8", "--json")
+    assert [r["forecast"] for r in json.loads(as_json.stdout)] == pytest.approx([float(r["forecast"]) for r in rows])
+    written = run_cli("forecast", out, "--output", tmp_path / "f.json", "--plot", tmp_path / "f.png")
+    assert written.exit_code == 0, written.stderr
+    assert len(json.loads((tmp_path / "f.json").read_text())) == 6 and (tmp_path / "f.png").stat().st_size > 1000
+    plotted = run_cli("evaluate", out, "--plot", tmp_path / "e.png")
+    assert plotted.exit_code == 0 and (tmp_path / "e.png").stat().st_size > 1000
+
+
+def test_python_api_forecast(trained):
+    import textrnn
+
+    _, out, _ = trained
+    rows = textrnn.load(out).forecast(horizon=3)
+    assert [r["series"] for r in rows] == ["sales"] * 3 and rows[0]["time"] == "2006-01"
+
+
+def test_gaussian_runs_give_intervals(tmp_path):
+    data = seasonal_csv(tmp_path / "s.csv", n=72)
+    out = tmp_path / "g"
+    result = run_cli("train", "forecast", data, "--out", out, "--horizon", "6", "--loss", "gaussian",
+                     "--model", "ar-rnn", "--samples", "50", "--json", *TINY)
+    assert result.exit_code == 0, result.stderr
+    model = json.loads(result.stdout.strip().splitlines()[-1])["valid"]["model"]
+    assert 0 <= model["coverage_80"] <= model["coverage_95"] <= 100
+    rows = json.loads(run_cli("forecast", out, "--json").stdout)
+    assert all(r["lower_95"] <= r["lower_80"] <= r["upper_80"] <= r["upper_95"] for r in rows)
+
+
+def test_a_clean_seasonal_series_is_learned(tmp_path):
+    """Learning test: on a trend + season with little noise, 150 steps beat seasonal naive by far
+    (seasonal naive misses the trend by 12 months x 0.5 = 6 units every step, in sample too,
+    so its MASE is about 1; the noise alone would give a MASE near 0.1)."""
+    data = seasonal_csv(tmp_path / "s.csv", n=96)
+    result = run_cli("train", "forecast", data, "--out", tmp_path / "r", "--horizon", "12", "--json",
+                     "--max-steps", "150", "--threads", "1", "--device", "cpu")
+    valid = json.loads(result.stdout.strip().splitlines()[-1])["valid"]
+    assert valid["seasonal_naive"]["mase"] > 0.9
+    assert valid["model"]["mase"] < 0.4, valid
+
+
+def test_default_data_is_the_embedded_airpassengers(tmp_path):
+    result = run_cli("train", "forecast", "--out", tmp_path / "air", "--json", *TINY)
+    assert result.exit_code == 0, result.stderr
+    valid = json.loads(result.stdout.strip().splitlines()[-1])["valid"]
+    assert valid["source"].endswith("airpassengers.csv") and valid["held_out"] == 12
+    assert valid["seasonal_naive"]["mase"] == pytest.approx(1.571, abs=5e-4)
+
+
+# -- bad input: one Error: line, exit 1 -------------------------------------------------------
+
+@pytest.fixture()
+def sales(tmp_path):
+    return seasonal_csv(tmp_path / "sales.csv", n=72)
+
+
+def bad_rows(tmp_path, name, rows, header="month,sales"):
+    return write_csv(tmp_path / name, header, rows)
+
+
+@pytest.mark.parametrize("make, flags, fragments", [
+    (lambda tmp, s: s, ["--target", "sale"], ["no target column 'sale'", "did you mean 'sales'"]),
+    (lambda tmp, s: s, ["--time-column", "date"], ["no time column 'date'"]),
+    (lambda tmp, s: bad_rows(tmp, "t.csv", [f"soon {i},{i}" for i in range(72)]), [],
+     ["time column 'month' does not parse as dates"]),
+    (lambda tmp, s: bad_rows(tmp, "i.csv", [f"2020-01-{1 + 3 * i:02d},{i}" for i in range(10)]), ["--horizon", "2"],
+     ["irregular", "--frequency"]),
+    (lambda tmp, s: bad_rows(tmp, "short.csv", monthly_rows(range(20))), ["--horizon", "6"],
+     ["series 'sales' has 20 monthly values: too short for a horizon of 6 plus one season (12)"]),
+    (lambda tmp, s: bad_rows(tmp, "n.csv", monthly_rows(["x"] * 72)), ["--target", "sales"],
+     ["target column 'sales' is not numeric"]),
+    (lambda tmp, s: s, ["--horizon", "0"], ["horizon must be at least 1, got 0"]),
+    (lambda tmp, s: bad_rows(tmp, "nan.csv", [r.split(",")[0] + ",,1" for r in monthly_rows(range(72))],
+                             header="month,sales,other"), ["--target", "sales"],
+     ["series 'sales' has no numeric values"]),
+    (lambda tmp, s: tmp / "absent.csv", [], ["absent.csv: no such file"]),
+    (lambda tmp, s: s, ["--model", "blok-rnn"], ["unknown forecast model 'blok-rnn'"]),
+])
+def test_bad_training_input(tmp_path, sales, make, flags, fragments):
+    data = make(tmp_path, sales)
+    assert_error(run_cli("train", "forecast", data, "--out", tmp_path / "run", *flags, *TINY), *fragments)
+    assert not (tmp_path / "run" / "run.json").exists()
+
+
+def test_bad_forecast_requests(trained, tmp_path):
+    _, out, _ = trained
+    assert_error(run_cli("forecast", out, "--horizon", "0"), "--horizon must be at least 1")
+    assert_error(run_cli("forecast", out, "--output", tmp_path / "f.txt"), "--output must end in .csv or .json")
+    other = write_csv(tmp_path / "other.csv", "month,visits", monthly_rows(range(40)))
+    assert_error(run_cli("forecast", out, other), "series 'visits' were not in the training data")
+    assert_error(run_cli("forecast", tmp_path / "nowhere"), "nowhere")
