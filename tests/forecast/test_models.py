@@ -108,3 +108,30 @@ def test_a_longer_horizon_is_forecast_in_chunks():
     extended = [np.concatenate([history[0], point3[0][:, None]])]
     next3, _ = predict(model, extended, [np.arange(23, 26)], lay, 3)
     np.testing.assert_allclose(point7[0, 3:6], next3[0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("name, options", [
+    ("block-rnn", {"cell": "lstm", "distribution": "gaussian", "series_channels": 2}),
+    ("ar-rnn", {"cell": "lstm", "distribution": "gaussian", "num_layers": 2, "dropout": 0.3}),
+    ("ar-rnn", {"known_channels": 0, "teacher_forcing": False}),
+])
+def test_forecasters_keep_textrnn_testing_contracts(name, options):
+    from textrnn.testing import check_model
+
+    check_model(name, hidden_size=8, **options)
+
+
+def test_the_forecaster_contract_catches_rows_that_mix():
+    from textrnn.testing import check_forecaster
+
+    class Mixing(torch.nn.Module):  # each row's forecast depends on the batch mean
+        def __init__(self):
+            super().__init__()
+            self.inner = block_rnn(0, ForecasterOptions(hidden_size=8))
+
+        def forward(self, past, future_known, future_values=None):
+            out = self.inner(past, future_known)
+            return out + out.mean(dim=0, keepdim=True)
+
+    with pytest.raises(AssertionError, match="contract 'batch independence' failed"):
+        check_forecaster(lambda vocab_size, options: Mixing(), ForecasterOptions(hidden_size=8))
