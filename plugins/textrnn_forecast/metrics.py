@@ -23,13 +23,20 @@ BASELINES = ("seasonal_naive", "naive", "drift")
 
 
 def mase_scale(train: np.ndarray, season: int) -> float:
-    """In-sample MAE of the seasonal-naive forecast with period ``season`` (falls back to 1)."""
-    train = train[~np.isnan(train)]
-    period = season if len(train) > season else 1
-    if len(train) <= period:
-        raise CorpusError(f"a series has {len(train)} training values: too few to scale MASE")
-    scale = float(np.mean(np.abs(train[period:] - train[:-period])))
+    """In-sample MAE of the seasonal-naive forecast with period ``season`` (falls back to 1);
+    pairs with a missing (masked) value are left out."""
+    period = season if np.count_nonzero(~np.isnan(train)) > season else 1
+    differences = np.abs(train[period:] - train[:-period])
+    differences = differences[~np.isnan(differences)]
+    if differences.size == 0:
+        raise CorpusError(f"a series has {np.count_nonzero(~np.isnan(train))} training values: too few to scale MASE")
+    scale = float(differences.mean())
     return scale if scale > 0 else float("nan")  # a constant series has no error to scale by
+
+
+def ratio(value: float, baseline: float) -> float | None:
+    """``value / baseline``, or None where the baseline is 0 or undefined (a perfect baseline)."""
+    return value / baseline if np.isfinite(baseline) and baseline > 0 else None
 
 
 def point_errors(truth: np.ndarray, forecast: np.ndarray) -> dict[str, np.ndarray]:
@@ -54,7 +61,7 @@ def score(series: list[dict], key: str = "forecast") -> dict[str, float]:
         "mae": float(absolute.mean()),
         "rmse": float(np.sqrt(np.concatenate([e["sq"] for e in errors]).mean())),
         "smape": float(np.concatenate([e["smape"] for e in errors]).mean()),
-        "mase": float(np.nanmean([e["abs"].mean() / s["scale"] for e, s in zip(errors, series)])),
+        "mase": _mean_finite([e["abs"].mean() / s["scale"] for e, s in zip(errors, series)]),
     }
     intervals = [s.get(key + "_intervals") for s in series]
     if all(intervals):
@@ -64,6 +71,12 @@ def score(series: list[dict], key: str = "forecast") -> dict[str, float]:
             kept = np.concatenate([c[~np.isnan(s["truth"])] for c, s in zip(inside, series)])
             result[f"coverage_{level}"] = float(100.0 * kept.mean())
     return result
+
+
+def _mean_finite(values: list[float]) -> float:
+    """Mean over series whose MASE is defined (NaN when none is: every scale was 0)."""
+    kept = [v for v in values if np.isfinite(v)]
+    return float(np.mean(kept)) if kept else float("nan")
 
 
 def baseline(name: str, train: np.ndarray, horizon: int, season: int) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .dataset import Split
-from .metrics import BASELINES, baseline, score
+from .metrics import BASELINES, baseline, ratio, score
 from .windows import denormalise_target, predict
 
 INTERVALS = (80, 95)
@@ -73,5 +73,5 @@ def report(items: list[dict]) -> dict:
     for name in BASELINES:
         result[name] = score(items, name)
     for name in BASELINES:
-        result[f"mase_vs_{name}"] = result["model"]["mase"] / result[name]["mase"] if result[name]["mase"] else None
+        result[f"mase_vs_{name}"] = ratio(result["model"]["mase"], result[name]["mase"])
     return result

@@ -18,6 +18,7 @@ import numpy as np
 from textrnn.training.task import RunContext, Task
 
 from .dataset import load_series, make_split
+from .metrics import ratio
 from .scoring import backtest, report
 from .windows import Layout, WindowSampler, known_features
 
@@ -102,7 +103,7 @@ class ForecastTask(Task):
         result["baselines"] = {k: v for k, v in self.baselines.items() if k != "model" and "_vs_" not in k}
         if best:
             for name in ("seasonal_naive", "naive", "drift"):
-                result[f"mase_vs_{name}"] = best[MONITOR] / self.baselines[name]["mase"]
+                result[f"mase_vs_{name}"] = ratio(best[MONITOR], self.baselines[name]["mase"])
         return result
 
 

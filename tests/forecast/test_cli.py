@@ -11,7 +11,7 @@ import pytest
 
 from tests.cli.helpers import assert_error, run_cli
 
-from .helpers import monthly_rows, seasonal_csv, write_csv
+from .helpers import monthly_rows, seasonal, seasonal_csv, write_csv
 
 TINY = ["--hidden-size", "8", "--max-steps", "30", "--eval-every", "30", "--batch-size", "8", "--threads", "1",
         "--device", "cpu"]
@@ -36,6 +36,8 @@ def test_train_reports_the_model_beside_the_baselines(trained):
     assert valid["held_out"] == 6 and valid["season"] == 12 and valid["frequency"] == "monthly"
     stored = json.loads((out / "run.json").read_text())
     assert stored["task"] == "forecast" and stored["forecast"]["horizon"] == 6
+    # no checkpoint is chosen on the held-out tail: the "best" is the last evaluation
+    assert json.loads((out / "best.json").read_text())["step"] == summary["steps"] == 30
     assert stored["forecast"]["series"] == ["sales"] and len(stored["forecast"]["loc"][0]) == 1
 
 
@@ -47,6 +49,26 @@ def test_evaluate_repeats_the_training_report(trained):
     assert report["model"] == pytest.approx(summary["valid"]["model"])
     text = run_cli("evaluate", out)
     assert "seasonal_naive" in text.stdout and "MASE" in text.stdout
+
+
+def test_evaluate_reads_another_file(trained, tmp_path):
+    data, out, summary = trained
+    shifted = write_csv(tmp_path / "later.csv", "month,sales", monthly_rows(np.arange(72) * 2.0 + 300))
+    report = json.loads(run_cli("evaluate", out, shifted, "--json").stdout)
+    assert report["source"] == str(shifted) and report["naive"]["mae"] == pytest.approx(2.0 * 3.5)  # steps 1..6 ahead
+    assert report["model"] != summary["valid"]["model"]
+
+
+def test_masked_gaps_train_and_are_reported(tmp_path):
+    rows = monthly_rows(seasonal(72))
+    rows[20] = rows[20].split(",")[0] + ","
+    del rows[30]
+    data = write_csv(tmp_path / "gaps.csv", "month,sales", rows)
+    result = run_cli("train", "forecast", data, "--out", tmp_path / "m", "--horizon", "6", "--missing", "mask", *TINY)
+    assert result.exit_code == 0, result.stderr
+    assert "2 missing values masked in the loss and metrics" in result.stderr
+    assert json.loads((tmp_path / "m" / "run.json").read_text())["missing"].startswith("2 missing values masked")
+    assert "nan" not in result.stderr.lower()
 
 
 def test_forecast_continues_past_the_end_as_csv_json_and_plot(trained, tmp_path):

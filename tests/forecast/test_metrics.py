@@ -48,3 +48,13 @@ def test_airpassengers_seasonal_naive_matches_the_issue():
     assert result["smape"] == pytest.approx(10.57, abs=0.005)
     assert result["mase"] == pytest.approx(1.571, abs=0.0005)
     assert set(BASELINES) == {"seasonal_naive", "naive", "drift"}
+
+
+def test_masked_pairs_and_perfect_baselines():
+    from textrnn_forecast.metrics import ratio
+
+    # the pairs (t, t - 2) with a NaN are left out: |3 - 1|, |5 - 3| and |9 - 5| remain
+    assert mase_scale(np.array([1.0, np.nan, 3, 4, 5, np.nan, 9]), 2) == pytest.approx((2 + 2 + 4) / 3)
+    assert np.isnan(mase_scale(np.array([5.0] * 6), 1))  # constant: MASE undefined, not infinite
+    assert ratio(1.0, 0.0) is None and ratio(1.0, float("nan")) is None and ratio(1.0, 4.0) == 0.25
+    assert np.isnan(score([item([5, 5], [5, 6], train=[5, 5, 5])])["mase"])
