@@ -58,3 +58,14 @@ def test_masked_pairs_and_perfect_baselines():
     assert np.isnan(mase_scale(np.array([5.0] * 6), 1))  # constant: MASE undefined, not infinite
     assert ratio(1.0, 0.0) is None and ratio(1.0, float("nan")) is None and ratio(1.0, 4.0) == 0.25
     assert np.isnan(score([item([5, 5], [5, 6], train=[5, 5, 5])])["mase"])
+
+
+def test_intervals_are_central_quantiles_of_the_paths():
+    from textrnn_forecast.scoring import intervals
+
+    paths = np.random.default_rng(0).standard_normal((20000, 2)) * [1.0, 3.0]  # (samples, H)
+    bounds = intervals(paths)
+    np.testing.assert_allclose(bounds["lower_80"], [-1.2816, -3 * 1.2816], rtol=0.03)
+    np.testing.assert_allclose(bounds["upper_80"], [1.2816, 3 * 1.2816], rtol=0.03)
+    np.testing.assert_allclose(bounds["lower_95"], [-1.96, -3 * 1.96], rtol=0.03)
+    np.testing.assert_allclose(bounds["upper_95"], [1.96, 3 * 1.96], rtol=0.03)

@@ -45,3 +45,14 @@ def test_registration():
     assert set(info.methods) == {"forecast"} and info.evaluate is not None
     assert {name: m.task for name, m in models().items() if name.endswith("-rnn")} == {
         "block-rnn": "forecast", "ar-rnn": "forecast"}
+
+
+def test_no_checkpoint_is_chosen_on_the_held_out_tail():
+    """Every evaluation counts as the newest best: picking by held-out MASE would report a
+    number chosen on the test."""
+    from textrnn_forecast.config import ForecastConfig
+    from textrnn_forecast.task import ForecastTask
+
+    task = ForecastTask(ForecastConfig())
+    assert task.improved({"valid_mase": 2.0}, {"valid_mase": 1.0})
+    assert not task.improved({"valid_mase": float("nan")}, {"valid_mase": 1.0})
