@@ -64,7 +64,7 @@ class ForecastTask(Task):
         ctx.message(f"season {layout.season}, horizon {layout.horizon}, context {layout.context_length}, "
                     f"{len(self.sampler):,} training windows, {self.split.valid_length} held-out steps per series")
         self.run_fields = {
-            "model": cfg.model, "model_options": {**options.__dict__}, "vocab_size": 0,
+            "model": cfg.model, "plugin": info.plugin, "model_options": {**options.__dict__}, "vocab_size": 0,
             "forecast": layout.to_dict(), "data": str(table.source), "missing": missing_report,
             "valid_length": self.split.valid_length, "train_lengths": self.split.train_lengths,
         }

@@ -169,3 +169,13 @@ def test_bad_forecast_requests(trained, tmp_path):
     other = write_csv(tmp_path / "other.csv", "month,visits", monthly_rows(range(40)))
     assert_error(run_cli("forecast", out, other), "series 'visits' were not in the training data")
     assert_error(run_cli("forecast", tmp_path / "nowhere"), "nowhere")
+
+
+def test_config_files_round_trip(tmp_path):
+    printed = run_cli("train", "forecast", "--print-config", "--horizon", "6", "--target", "Passengers",
+                      "--model-option", "cell=lstm")
+    assert printed.exit_code == 0, printed.stderr
+    (tmp_path / "c.toml").write_text(printed.stdout)
+    again = run_cli("train", "forecast", "--config", tmp_path / "c.toml", "--print-config", "--loss", "mae")
+    assert 'target = ["Passengers"]' in again.stdout and "horizon = 6" in again.stdout
+    assert 'cell = "lstm"' in again.stdout and 'loss = "mae"' in again.stdout
