@@ -126,6 +126,10 @@ def evaluate_run(run, request) -> None:
 
     from .forecasting import evaluate, run_layout
 
+    if request.plot is not None:
+        from .plot import check_target
+
+        check_target(request.plot)
     if not hasattr(run, "model"):
         run = textrnn.load(run, device=request.device, weights=request.weights)
     result, pictures = evaluate(run, request.file)
@@ -174,6 +178,10 @@ def forecast_command(
         raise ConfigError(f"--samples must be at least 10, got {samples}")
     if output is not None and output.suffix.lower() not in (".csv", ".json"):
         raise ConfigError(f"--output must end in .csv or .json, got {output.name}")
+    if plot is not None:
+        from .plot import check_target
+
+        check_target(plot)
     import textrnn
 
     from .forecasting import forecast, forecast_rows, run_layout

@@ -15,7 +15,7 @@ import numpy as np
 from textrnn.errors import ConfigError, RunError
 
 from .config import ForecastConfig
-from .data import FREQUENCIES, period_labels
+from .data import period_labels
 from .dataset import Split, load_series, match_layout
 from .scoring import backtest, intervals, report
 from .windows import Layout, channels, denormalise_target, normalise, predict
@@ -121,7 +121,3 @@ def evaluate(run, data: str | Path | None = None, *, samples: int | None = None,
                                        truth=s.values[n:n + split.valid_length]))
     return result, pictures
 
-
-def check_frequency(name: str) -> None:
-    if name not in FREQUENCIES:
-        raise ConfigError(f"unknown frequency {name!r}")

@@ -14,6 +14,17 @@ MAX_PANELS = 6
 HISTORY_SHOWN = 120  # steps of history before the forecast drawn in each panel
 
 
+def check_target(out: str | Path) -> Path:
+    """``out`` names an image format matplotlib writes (checked before any work is done)."""
+    from textrnn.plotting import _matplotlib
+
+    out = Path(out)
+    formats = _matplotlib()().canvas.get_supported_filetypes()
+    if out.suffix.lstrip(".").lower() not in formats:
+        raise ConfigError(f"cannot write {out}: pick a file ending in one of {', '.join('.' + f for f in sorted(formats))}")
+    return out
+
+
 def plot_forecasts(forecasts, frequency: str, out: str | Path, title: str = "") -> Path:
     """Draw ``forecasts`` (:class:`~.forecasting.SeriesForecast`) into the image ``out``."""
     import pandas as pd
@@ -24,11 +35,8 @@ def plot_forecasts(forecasts, frequency: str, out: str | Path, title: str = "") 
 
     figure_cls = _matplotlib()
     shown = forecasts[:MAX_PANELS]
+    out = check_target(out)
     fig = figure_cls(figsize=(10, 3.2 * len(shown)), dpi=100, layout="constrained")
-    out = Path(out)
-    formats = fig.canvas.get_supported_filetypes()
-    if out.suffix.lstrip(".").lower() not in formats:
-        raise ConfigError(f"cannot write {out}: pick a file ending in one of {', '.join('.' + f for f in sorted(formats))}")
     code = FREQUENCIES[frequency][0]
 
     def times(ordinals):

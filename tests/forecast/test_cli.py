@@ -169,6 +169,10 @@ def test_bad_forecast_requests(trained, tmp_path):
     other = write_csv(tmp_path / "other.csv", "month,visits", monthly_rows(range(40)))
     assert_error(run_cli("forecast", out, other), "series 'visits' were not in the training data")
     assert_error(run_cli("forecast", tmp_path / "nowhere"), "nowhere")
+    refused = run_cli("forecast", out, "--plot", tmp_path / "f.nope")
+    assert_error(refused, "cannot write", "pick a file ending in")
+    assert refused.stdout == ""  # refused before forecasting
+    assert_error(run_cli("evaluate", out, "--plot", tmp_path / "e.nope"), "cannot write", "pick a file ending in")
 
 
 def test_config_files_round_trip(tmp_path):
