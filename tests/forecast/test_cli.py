@@ -183,3 +183,25 @@ def test_config_files_round_trip(tmp_path):
     again = run_cli("train", "forecast", "--config", tmp_path / "c.toml", "--print-config", "--loss", "mae")
     assert 'target = ["Passengers"]' in again.stdout and "horizon = 6" in again.stdout
     assert 'cell = "lstm"' in again.stdout and 'loss = "mae"' in again.stdout
+
+
+def test_stacked_series_with_a_covariate_and_a_valid_fraction(tmp_path):
+    """Two stores in one table, a past covariate, the autoregressive model, and a held-out
+    fifth scored from two origins one horizon apart."""
+    rows = [f"{store},{month},{value},{float(value) / 10:.3f}"
+            for store, shift in (("north", 0), ("south", 50))
+            for month, value in (r.split(",") for r in monthly_rows(seasonal(60, seed=len(store)) + shift))]
+    data = write_csv(tmp_path / "stores.csv", "store,month,sales,price", rows)
+    out = tmp_path / "stores"
+    result = run_cli("train", "forecast", data, "--out", out, "--id-column", "store", "--target", "sales",
+                     "--covariate", "price", "--valid-fraction", "0.2", "--horizon", "6", "--model", "ar-rnn",
+                     "--json", *TINY)
+    assert result.exit_code == 0, result.stderr
+    valid = json.loads(result.stdout.strip().splitlines()[-1])["valid"]
+    assert valid["series"] == 2 and valid["held_out"] == 12  # ceil(0.2 x 60 / 6) = 2 horizons
+    layout = json.loads((out / "run.json").read_text())["forecast"]
+    assert layout["series"] == ["north/sales", "south/sales"] and len(layout["loc"][0]) == 2  # sales and price
+    rows = json.loads(run_cli("forecast", out, "--json", "--horizon", "2").stdout)
+    assert [(r["series"], r["time"]) for r in rows] == [("north/sales", "2005-01"), ("north/sales", "2005-02"),
+                                                       ("south/sales", "2005-01"), ("south/sales", "2005-02")]
+    assert rows[2]["forecast"] > rows[0]["forecast"] + 20  # the south store sits 50 higher
