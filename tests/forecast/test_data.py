@@ -172,3 +172,14 @@ def test_empty_and_binary_files(tmp_path):
     (tmp_path / "bin.csv").write_bytes(b"\x00\x01\x02" * 100)
     with pytest.raises(CorpusError, match="binary file"):
         read(tmp_path / "bin.csv")
+
+
+def test_each_series_is_standardised_by_its_own_training_span(tmp_path):
+    rows = [f"{s},{r}" for s, scale in (("a", 1), ("b", 1000))
+            for r in monthly_rows(np.round(seasonal(60) * scale, 3))]
+    path = write_csv(tmp_path / "two.csv", "id,month,y", rows)
+    config = ForecastConfig(data=str(path), id_column="id", horizon=12)
+    split = make_split(config, load_series(config)[0])
+    for i in range(2):
+        train = split.normalised(i)[:split.train_lengths[i], 0]
+        assert abs(train.mean()) < 1e-4 and abs(train.std() - 1) < 1e-4
