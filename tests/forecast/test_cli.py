@@ -205,3 +205,17 @@ def test_stacked_series_with_a_covariate_and_a_valid_fraction(tmp_path):
     assert [(r["series"], r["time"]) for r in rows] == [("north/sales", "2005-01"), ("north/sales", "2005-02"),
                                                        ("south/sales", "2005-01"), ("south/sales", "2005-02")]
     assert rows[2]["forecast"] > rows[0]["forecast"] + 20  # the south store sits 50 higher
+
+
+def test_tune_searches_a_forecast_space(tmp_path):
+    """`textrnn tune` takes any registered task: trials are forecast runs ranked by valid_mase
+    (lower is better). (Tuning chooses on the held-out tail: score the winner on later data.)"""
+    data = seasonal_csv(tmp_path / "sales.csv", n=60)
+    space = tmp_path / "space.toml"
+    space.write_text(f'task = "forecast"\n[fixed]\ndata = "{data}"\nhorizon = 6\nmax_steps = 10\nthreads = 1\n'
+                     '[search]\nhidden_size = {choice = [4, 8]}\n')
+    result = run_cli("tune", space, "--out", tmp_path / "study", "--trials", "2", "--sampler", "grid")
+    assert result.exit_code == 0, result.stderr
+    assert "valid_mase" in result.stdout
+    best = (tmp_path / "study" / "best.toml").read_text()
+    assert "horizon = 6" in best and "hidden_size" in best

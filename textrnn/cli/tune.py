@@ -232,7 +232,8 @@ def tune_trial(
     from .progress import ClassifierProgress
 
     spec = read_spec(spec_file)
-    printer = (ProgressPrinter if spec["task"] == "lm" else ClassifierProgress)(stream=sys.stderr, every_s=5.0)
+    # the classifier's own lines; every other task (lm, a plugin's) prints the generic ones
+    printer = (ClassifierProgress if spec["task"] == "classifier" else ProgressPrinter)(stream=sys.stderr, every_s=5.0)
     parent = spec.get("parent_pid") or os.getppid()  # from the spec: tune may already be gone by now
 
     with SignalFlag() as flag:
