@@ -45,7 +45,7 @@ def tune(
 
     \b
     Space file (TOML):
-      task = "lm"                           # or "classifier"
+      task = "lm"                           # or "classifier", or a plugin's ("forecast")
       [fixed]                               # shared by every trial
       corpus = ["input.txt"]
       model = "lstm"
