@@ -12,7 +12,9 @@ textrnn's trainer, evaluator, generator and checkpoints rely on:
 
 * **output shapes** -- an LM maps ids (B, T) to logits (B, T, V) and a state made of
   tensors with the batch on dim 1; a classifier maps ids (B, T) and lengths (B,) to
-  logits (B, num_classes).
+  logits (B, num_classes); a forecaster (task ``forecast``) maps a context (B, C, S + K)
+  and known future features (B, H, K) to forecasts (B, H, S or 2 S)
+  (:func:`check_forecaster`).
 * **determinism** -- the same seed builds the same weights and, in training mode, draws
   the same dropout masks; in eval mode two calls agree.
 * **carried state** (LM) -- a sequence run in two pieces, or one token at a time,
@@ -59,7 +61,7 @@ import torch.nn.functional as F
 from .contracts import FusedStepLayout, InitFromLanguageModel, LayerGroups, RecurrentStep, TokenEmbedding, supports
 from .tokenizer_checks import check_tokenizer
 
-__all__ = ["check_model", "check_language_model", "check_classifier", "check_tokenizer"]
+__all__ = ["check_model", "check_language_model", "check_classifier", "check_forecaster", "check_tokenizer"]
 
 # float32 tolerances: batched and single-row kernels round differently, cuDNN's more than
 # MKL's (a bigru's logits differed by 2e-5 on an H100); a broken contract differs by ~0.1
@@ -91,6 +93,10 @@ def check_model(name: str, *, vocab_size: int = 23, device: str = "cpu", **optio
                              "(is its plugin installed, e.g. with pip install -e .?)") from None
     if info.task == "lm":
         return check_language_model(info.factory, values, vocab_size=vocab_size, device=device, name=name)
+    if info.task == "forecast":
+        return check_forecaster(info.factory, values, vocab_size=vocab_size, device=device, name=name)
+    if info.task != "classifier":
+        raise AssertionError(f"model {name!r} is a {info.task} model; textrnn.testing has no contracts for that task")
     language_model = _language_model_for(info, values) if info.init_from else None
     return check_classifier(info.factory, values, vocab_size=vocab_size, device=device, name=name,
                             language_model=language_model)
@@ -168,6 +174,60 @@ def check_classifier(factory: Callable, options: Any, *, vocab_size: int = 23, b
         checker.gradients(lambda model: F.cross_entropy(model(padded, lengths), labels))
         checker.capabilities(lambda model: model(padded, lengths))
     return BASIC_CONTRACTS + checker.checked
+
+
+def check_forecaster(factory: Callable, options: Any, *, vocab_size: int = 0, batch_size: int = 3,
+                     context: int = 7, device: str = "cpu", name: str | None = None) -> None:
+    """Check the forecaster contracts of ``factory(vocab_size, options)`` (``task="forecast"``).
+
+    A forecaster has ``forward(past, future_known, future_values=None) -> out`` with
+    ``past`` (B, C, S + K), ``future_known`` (B, H, K), ``future_values`` (B, H, S) and
+    ``out`` (B, H, S) or, with ``options.distribution == "gaussian"``, (B, H, 2 S); ``S``,
+    ``K`` and ``H`` are ``options.series_channels``, ``known_channels`` and ``horizon``.
+    Checked: output shapes, determinism, batch independence (rows alone give what they
+    give in a batch, teacher-forced too), save/load and gradients.
+    """
+    checker = _Checker(factory, options, vocab_size, device, name)
+    series, known, horizon = options.series_channels, options.known_channels, options.horizon
+    outputs = series * (2 if getattr(options, "distribution", "none") == "gaussian" else 1)
+    generator = torch.Generator().manual_seed(1234)
+    past = torch.randn(batch_size, context, series + known, generator=generator).to(checker.device)
+    future_known = torch.randn(batch_size, horizon, known, generator=generator).to(checker.device)
+    future = torch.randn(batch_size, horizon, series, generator=generator).to(checker.device)
+
+    def forward(model, rows=slice(None), teacher=False, contract="output shapes"):
+        out = model(past[rows], future_known[rows], future[rows] if teacher else None)
+        expected = [past[rows].shape[0], horizon, outputs]
+        if not isinstance(out, torch.Tensor) or list(out.shape) != expected:
+            shape = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            checker.fail(contract, f"forward(past, future_known) returned {shape}, expected (batch, horizon, "
+                                   f"outputs) = {expected}")
+        return out
+
+    with checker.rng():
+        with torch.no_grad():
+            for teacher in (False, True):
+                if not torch.isfinite(forward(checker.build(), teacher=teacher)).all():
+                    checker.fail("output shapes", "forecasts must be finite")
+        first, second = checker.build(seed=0, train=True), checker.build(seed=0, train=True)
+        checker._same_weights(first, second)
+        with torch.no_grad():
+            torch.manual_seed(7)
+            a = forward(first, contract="determinism")
+            torch.manual_seed(7)
+            checker.close("determinism", "training-mode forward under the same seed (dropout masks)", a,
+                          forward(second, contract="determinism"))
+            model = first.eval()
+            checker.close("determinism", "two eval-mode calls", forward(model, contract="determinism"),
+                          forward(model, contract="determinism"))
+            for teacher in (False, True):
+                batch = forward(model, teacher=teacher, contract="batch independence")
+                for row in range(batch_size):
+                    alone = forward(model, slice(row, row + 1), teacher, "batch independence")
+                    checker.close("batch independence", f"row {row} run alone (teacher forcing {teacher})",
+                                  alone, batch[row:row + 1])
+        checker.save_load(lambda m: forward(m))
+        checker.gradients(lambda m: forward(m, teacher=True).pow(2).mean() + forward(m).pow(2).mean())
 
 
 def _padding_mask(lengths: torch.Tensor, seq_len: int) -> torch.Tensor:

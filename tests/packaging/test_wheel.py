@@ -99,6 +99,15 @@ def test_train_lm_on_the_embedded_corpus_from_the_wheel(venv, tmp_path):
     assert Path(corpus).resolve() == (venv / "share" / "textrnn" / "corpora" / "pydocs.txt").resolve()
 
 
+def test_train_forecast_on_the_embedded_series_from_the_wheel(venv, tmp_path):
+    """The forecast plugin ships in the wheel and finds AirPassengers among its data files."""
+    run([venv / "bin" / "textrnn", "train", "forecast", "--max-steps", "5", "--out", "run"], cwd=tmp_path)
+    data = json.loads((tmp_path / "run" / "run.json").read_text())["data"]
+    expected = venv / "share" / "textrnn" / "corpora" / "airpassengers" / "airpassengers.csv"
+    assert Path(data).resolve() == expected.resolve()
+    assert (expected.parent / "SOURCE.md").is_file()
+
+
 def test_a_user_install_finds_its_embedded_corpora(wheel, tmp_path):
     """``pip install --user`` puts the data files under the user base, not under sys.prefix."""
     python = fresh_venv(tmp_path / "venv") / "bin" / "python"

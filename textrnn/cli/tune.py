@@ -45,7 +45,7 @@ def tune(
 
     \b
     Space file (TOML):
-      task = "lm"                           # or "classifier"
+      task = "lm"                           # or "classifier", or a plugin's ("forecast")
       [fixed]                               # shared by every trial
       corpus = ["input.txt"]
       model = "lstm"
@@ -241,7 +241,8 @@ def _run_trial_process(spec_file: Path) -> None:
     from .progress import ClassifierProgress
 
     spec = read_spec(spec_file)
-    printer = (ProgressPrinter if spec["task"] == "lm" else ClassifierProgress)(stream=sys.stderr, every_s=5.0)
+    # the classifier's own lines; every other task (lm, a plugin's) prints the generic ones
+    printer = (ClassifierProgress if spec["task"] == "classifier" else ProgressPrinter)(stream=sys.stderr, every_s=5.0)
     parent = spec.get("parent_pid") or os.getppid()  # from the spec: tune may already be gone by now
 
     with SignalFlag() as flag:

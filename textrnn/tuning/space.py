@@ -40,7 +40,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 only
     import tomli as tomllib
 
-TASKS = ("lm", "classifier")
 SECTIONS = ("model_options", "tokenizer_options")
 # Each distribution and the keys its table may hold.
 ENTRY_KEYS = {
@@ -196,8 +195,11 @@ def parse_space(data: dict[str, Any], source: str = "space") -> SearchSpace:
     """Check a space given as a dict (the parsed TOML) and resolve every key to its config field."""
     _no_unknown(data, ("task", "fixed", "search"), f"{source}: unknown top-level key", "")
     task = data.get("task", "lm")
-    if task not in TASKS:  # the tasks whose options the tuner knows how to search
-        raise ConfigError(f"{source}: task must be 'lm' or 'classifier', got {task!r}")
+    from ..registry import tasks
+
+    known = tasks()
+    if task not in known:  # any registered task: its config class says which keys exist
+        raise ConfigError(f"{source}: unknown task {task!r}; registered tasks: {', '.join(sorted(known))}")
     fixed_raw = _table(data.get("fixed", {}), f"{source}: [fixed]")
     search_raw = _table(data.get("search", {}), f"{source}: [search]")
     if not search_raw:
@@ -346,6 +348,9 @@ def _default_model(task: str, init_from: str | None) -> str:
     """The model a config without ``model`` trains (what the trainers pick)."""
     from ..registry import classifier_for, default_model
 
+    field = {f.name: f for f in dataclasses.fields(config_class(task))}.get("model")
+    if field is not None and isinstance(field.default, str):  # a task whose config names its model
+        return field.default
     if task == "classifier" and init_from:
         from ..training import run_dir as rd
 
