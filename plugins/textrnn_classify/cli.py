@@ -104,7 +104,7 @@ def train_classifier(
         token_dropout=token_dropout, adversarial=adversarial, ema=ema, class_weights=class_weights, max_steps=max_steps, epochs=epochs,
         time_budget=time_budget, eval_every=eval_every, monitor=monitor, patience=patience, seed=seed, device=device,
         precision=precision, threads=threads, keep_last=keep_last, log_every=log_every,
-    ), config_file, print_config_only, resolve_with_data, out)
+    ), config_file, print_config_only, resolve_with_data, out, resume)
     if config is None:
         return  # --print-config printed it
     summary = run_training("classifier", config, out, resume=resume, overwrite=overwrite, tensorboard=tensorboard,

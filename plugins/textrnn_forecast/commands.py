@@ -79,7 +79,7 @@ def train_forecast(
     scores them beside the seasonal-naive, naive and drift forecasts.
     """
     from textrnn.cli.common import load_plugins, parse_key_values, print_json
-    from textrnn.cli.training_setup import print_config, resolve_config, run_training
+    from textrnn.cli.training_setup import stored_config, print_config, resolve_config, run_training
 
     from .config import ForecastConfig
 
@@ -94,7 +94,8 @@ def train_forecast(
                  threads=threads)
     values = {k: v for k, v in given.items() if v is not None}
     values["model_options"] = model_options
-    config = resolve_config(ctx, ForecastConfig, values, config_file, param_names={"covariates": "covariate"})
+    config = resolve_config(ctx, ForecastConfig, values, config_file, param_names={"covariates": "covariate"},
+                            stored=stored_config(out) if resume else None)
     if print_config_only:
         print_config(config)
         return

@@ -94,7 +94,7 @@ def train_lm(
         min_lr_ratio=min_lr_ratio, max_steps=max_steps, epochs=epochs, time_budget=time_budget,
         eval_every=eval_every, eval_tokens=eval_tokens, patience=patience, seed=seed, device=device, precision=precision,
         save_every=save_every, keep_last=keep_last, log_every=log_every, compile=compile_model,
-    ), config_file, print_config_only, resolve_with_data, out)
+    ), config_file, print_config_only, resolve_with_data, out, resume)
     if config is None:
         return  # --print-config printed it
     summary = run_training("lm", config, out, resume=resume, overwrite=overwrite, tensorboard=tensorboard,

@@ -71,10 +71,10 @@ def test_a_tokenizer_default_for_an_unknown_task_is_refused():
     class Plugin:
         @textrnn.hookimpl
         def register_tokenizers(self, register):
-            register("mychar", CharTokenizer, default_for=("lm", "forecast"))
+            register("mychar", CharTokenizer, default_for=("lm", "nosuchtask"))
 
     register_plugin(Plugin(), name="third-party")
-    with pytest.raises(PluginError, match="unknown task 'forecast'"):
+    with pytest.raises(PluginError, match="unknown task .nosuchtask."):
         tokenizers()
 
 

@@ -27,8 +27,11 @@ def was_given(ctx: typer.Context, name: str) -> bool:
 
 
 def resolve_config(ctx: typer.Context, cls, values: dict[str, Any], config_file: Path | None,
-                   param_names: dict[str, str] | None = None):
+                   param_names: dict[str, str] | None = None, stored: dict[str, Any] | None = None):
     """Build config ``cls`` from the flags' ``values``, laid over the file's where a flag was not given.
+
+    ``stored`` (a resumed run's config) lies under both: on ``--resume`` only the flags
+    the user typed count, so none of the first run's flags need repeating.
 
     ``values`` holds every field the command sets; its ``*_options`` dicts hold only
     the options given as flags, so they are merged key by key with the file's tables.
@@ -42,6 +45,11 @@ def resolve_config(ctx: typer.Context, cls, values: dict[str, Any], config_file:
     if unmatched:
         raise RuntimeError(f"no parameter named {unmatched}: pass param_names to resolve_config")
     merged = dict(values)
+    for key, value in (stored or {}).items():
+        if key.endswith("_options") and isinstance(value, dict):
+            merged[key] = {**value, **values.get(key, {})}
+        elif key not in values or not was_given(ctx, param_names.get(key, key)):
+            merged[key] = value
     if config_file is not None:
         from ..config_files import read_config_file
 
@@ -65,10 +73,12 @@ def flag_options(model_flags: dict[str, Any], model_option: list[str] | None, to
 
 
 def config_for_run(ctx: typer.Context, cls, values: dict[str, Any], config_file: Path | None, print_only: bool,
-                   resolve_with_data: Callable, out: Path | None):
-    """The run's config from flags and --config; with --print-config print it resolved and
-    return None. ``values`` names ``compile`` for the ``compile_model`` parameter."""
-    config = resolve_config(ctx, cls, values, config_file, param_names={"compile": "compile_model"})
+                   resolve_with_data: Callable, out: Path | None, resume: bool = False):
+    """The run's config from flags and --config (over the stored one, with --resume); with
+    --print-config print it resolved and return None. ``values`` names ``compile`` for the
+    ``compile_model`` parameter."""
+    config = resolve_config(ctx, cls, values, config_file, param_names={"compile": "compile_model"},
+                            stored=stored_config(out) if resume else None)
     if print_only:
         load_plugins()
         config, notes = resolve_with_data(config)
@@ -77,6 +87,17 @@ def config_for_run(ctx: typer.Context, cls, values: dict[str, Any], config_file:
     if out is None:
         raise typer.BadParameter("is required unless --print-config is given", param_hint="'--out' / '-o'")
     return config
+
+
+def stored_config(out: Path | None) -> dict[str, Any] | None:
+    """A resumable run's config.json, or None (the training loop then says what is wrong)."""
+    import json
+
+    try:
+        stored = json.loads((Path(out) / "config.json").read_text(encoding="utf-8"))
+    except (TypeError, OSError, ValueError):
+        return None
+    return stored if isinstance(stored, dict) else None
 
 
 def print_config(config, notes: list[str] | None = None) -> None:
