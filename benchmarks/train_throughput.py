@@ -108,7 +108,11 @@ def textrnn_trainer(cfg: Config, corpus: Path, steps: int, device: torch.device)
 
     config = TrainConfig(
         corpus=[str(corpus)], model="lstm", batch_size=cfg.batch, seq_len=cfg.seq, lr=1e-3, clip=1.0,
-        model_options={"embedding_dim": cfg.embedding, "hidden_size": cfg.hidden, "num_layers": cfg.layers},
+        # the bare loop's work exactly: fixed windows of seq tokens, no dropout (the data-driven
+        # defaults would add dropout and vary the window length, which is other work)
+        sampling="fixed", model_options={"embedding_dim": cfg.embedding, "hidden_size": cfg.hidden,
+                                         "num_layers": cfg.layers, "dropout": 0.0, "embedding_dropout": 0.0,
+                                         "output_dropout": 0.0},
         max_steps=steps + 3 * log_every, eval_every=10**9, log_every=log_every, device=device.type,
         precision=cfg.precision, warmup_steps=0, valid_fraction=0.02,
     )
