@@ -95,7 +95,7 @@ def train_forecast(
     values = {k: v for k, v in given.items() if v is not None}
     values["model_options"] = model_options
     config = resolve_config(ctx, ForecastConfig, values, config_file, param_names={"covariates": "covariate"},
-                            stored=stored_config(out) if resume else None)
+                            stored=stored_config(out, ForecastConfig) if resume else None)
     if print_config_only:
         print_config(config)
         return

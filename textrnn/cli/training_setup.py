@@ -3,6 +3,7 @@ signals, torchrun, and the call into the one training loop."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -45,7 +46,9 @@ def resolve_config(ctx: typer.Context, cls, values: dict[str, Any], config_file:
     if unmatched:
         raise RuntimeError(f"no parameter named {unmatched}: pass param_names to resolve_config")
     merged = dict(values)
-    for key, value in (stored or {}).items():
+    fields = {f.name for f in dataclasses.fields(cls)}
+    # only this task's keys: another task's run is refused by the loop, naming both tasks
+    for key, value in ((k, v) for k, v in (stored or {}).items() if k in fields):
         if key.endswith("_options") and isinstance(value, dict):
             merged[key] = {**value, **values.get(key, {})}
         elif key not in values or not was_given(ctx, param_names.get(key, key)):
@@ -78,7 +81,7 @@ def config_for_run(ctx: typer.Context, cls, values: dict[str, Any], config_file:
     --print-config print it resolved and return None. ``values`` names ``compile`` for the
     ``compile_model`` parameter."""
     config = resolve_config(ctx, cls, values, config_file, param_names={"compile": "compile_model"},
-                            stored=stored_config(out) if resume else None)
+                            stored=stored_config(out, cls) if resume else None)
     if print_only:
         load_plugins()
         config, notes = resolve_with_data(config)
@@ -89,13 +92,20 @@ def config_for_run(ctx: typer.Context, cls, values: dict[str, Any], config_file:
     return config
 
 
-def stored_config(out: Path | None) -> dict[str, Any] | None:
-    """A resumable run's config.json, or None (the training loop then says what is wrong)."""
+def stored_config(out: Path | None, cls) -> dict[str, Any] | None:
+    """A resumable run's config.json when the run is of the task whose config is ``cls``,
+    else None (the training loop then says what is wrong, naming both tasks)."""
     import json
 
+    from ..errors import TextrnnError
+    from ..registry import tasks
+
     try:
+        task = json.loads((Path(out) / "run.json").read_text(encoding="utf-8")).get("task")
+        if tasks()[task].config is not cls:
+            return None
         stored = json.loads((Path(out) / "config.json").read_text(encoding="utf-8"))
-    except (TypeError, OSError, ValueError):
+    except (TypeError, OSError, ValueError, KeyError, AttributeError, TextrnnError):
         return None
     return stored if isinstance(stored, dict) else None
 
