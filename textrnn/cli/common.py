@@ -87,7 +87,7 @@ def handle_errors(fn: Callable) -> Callable:
             err(f"Interrupted: {exc}")
             raise typer.Exit(128 + exc.signum) from None
         except TextrnnError as exc:
-            err(f"Error: {exc}")
+            err(f"Error: {with_flag(str(exc))}")
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err("Interrupted.")
@@ -102,6 +102,29 @@ def handle_errors(fn: Callable) -> Callable:
             raise
 
     return wrapper
+
+
+def with_flag(message: str) -> str:
+    """The library names config fields ("batch_size must be at least 1"); the command line
+    adds the flag that sets the field: "... (--batch-size)"."""
+    import re
+
+    found = re.match(r"([a-z][a-z0-9_]*) must\b", message)
+    if found is None or found.group(1) not in _config_fields():
+        return message
+    return f"{message} (--{found.group(1).replace('_', '-')})"
+
+
+def _config_fields() -> set[str]:
+    """Every field of every registered task's config (none when the plugins cannot load)."""
+    import dataclasses
+
+    from ..registry import tasks
+
+    try:
+        return {f.name for info in tasks().values() for f in dataclasses.fields(info.config)}
+    except TextrnnError:
+        return set()
 
 
 def print_json(data: Any) -> None:
