@@ -127,15 +127,7 @@ class LoadedRun:
 def load_run(run_dir, device: str = "cpu", weights: str = "best") -> LoadedRun:
     run_dir = Path(run_dir)
     meta = rd.read_run_meta(run_dir)
-    if "tokenizer" not in meta:  # a task without text (forecasting): the model reads numbers
-        dev = resolve_device(device)
-        model, found = load_model(run_dir, meta, meta.get("vocab_size", 0), weights)
-        return LoadedRun(run_dir, meta, None, model.to(dev), found, dev)
-    tokenizer = load_tokenizer(run_dir / rd.TOKENIZER_DIR)
-    if tokenizer.fingerprint() != meta.get("tokenizer", {}).get("fingerprint"):
-        raise RunError(f"{run_dir}: the stored tokenizer does not match the run (fingerprint differs)")
-    if tokenizer.vocab_size != meta.get("vocab_size"):
-        raise RunError(f"{run_dir}: tokenizer has {tokenizer.vocab_size} tokens but the run expects {meta.get('vocab_size')}")
+    tokenizer = _stored_tokenizer(run_dir, meta)
     dev = resolve_device(device)
     notes: list[str] = []
 
@@ -143,8 +135,21 @@ def load_run(run_dir, device: str = "cpu", weights: str = "best") -> LoadedRun:
         notes.append(note)
         warnings.warn(note, CheckpointFallbackWarning, stacklevel=6)  # names the line that called textrnn.load
 
-    model, found = load_model(run_dir, meta, tokenizer.vocab_size, weights, on_fallback)
+    vocab_size = tokenizer.vocab_size if tokenizer is not None else meta.get("vocab_size", 0)
+    model, found = load_model(run_dir, meta, vocab_size, weights, on_fallback)
     return LoadedRun(run_dir, meta, tokenizer, model.to(dev), found, dev, notes)
+
+
+def _stored_tokenizer(run_dir: Path, meta: dict):
+    """The run's tokenizer, checked against run.json; None for a task without text (forecasting)."""
+    if "tokenizer" not in meta:
+        return None
+    tokenizer = load_tokenizer(run_dir / rd.TOKENIZER_DIR)
+    if tokenizer.fingerprint() != meta["tokenizer"].get("fingerprint"):
+        raise RunError(f"{run_dir}: the stored tokenizer does not match the run (fingerprint differs)")
+    if tokenizer.vocab_size != meta.get("vocab_size"):
+        raise RunError(f"{run_dir}: tokenizer has {tokenizer.vocab_size} tokens but the run expects {meta.get('vocab_size')}")
+    return tokenizer
 
 
 def evaluate_lm_run(run: LoadedRun, text: str | None = None, encoding_errors: str = "strict") -> dict:

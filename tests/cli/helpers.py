@@ -23,3 +23,25 @@ def assert_error(result, *fragments: str) -> None:
 
 TINY = ["--hidden-size", "32", "--embedding-dim", "16", "--num-layers", "1", "--batch-size", "8",
         "--seq-len", "32", "--sample-tokens", "0"]
+
+
+def train_in_subprocess(task: str, data, out, *args: str, fault: str | None = None):
+    """``python -m textrnn train TASK DATA --out OUT ARGS`` in a fresh process (one thread),
+    which ``fault`` (``TEXTRNN_FAULT``) may SIGKILL part-way, as a power cut would."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TEXTRNN_FAULT": fault or "", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "textrnn", "train", task, str(data), "--out", str(out), *args],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def checkpoint_snapshot(run) -> dict:
+    """Every checkpoint's model.safetensors bytes, plus best.json."""
+    import json
+
+    found = {path.name: (path / "model.safetensors").read_bytes()
+             for path in sorted((run / "checkpoints").glob("step-*"))}
+    found["best.json"] = json.loads((run / "best.json").read_text())
+    return found

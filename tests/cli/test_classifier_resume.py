@@ -15,14 +15,10 @@ match the reference byte for byte.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import signal
-import subprocess
-import sys
 
-from .helpers import assert_error, run_cli
+from .helpers import assert_error, checkpoint_snapshot, run_cli, train_in_subprocess
 
 GOOD = ["good", "great", "superb", "lovely"]
 BAD = ["bad", "awful", "dull", "boring"]
@@ -46,24 +42,14 @@ def labelled_tsv(path, n: int = 120, seed: int = 3):
 
 
 def train(data, out, *extra, fault=None):
-    env = {**os.environ, "TEXTRNN_FAULT": fault or "", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "textrnn", "train", "classifier", str(data), "--out", str(out),
-                           *ARGS, *extra], env=env, capture_output=True, text=True, timeout=300)
-
-
-def snapshot(run) -> dict:
-    """Every checkpoint's model.safetensors bytes, plus best.json."""
-    found = {path.name: (path / "model.safetensors").read_bytes()
-             for path in sorted((run / "checkpoints").glob("step-*"))}
-    found["best.json"] = json.loads((run / "best.json").read_text())
-    return found
+    return train_in_subprocess("classifier", data, out, *ARGS, *extra, fault=fault)
 
 
 def test_sigkill_at_three_points_then_resume_is_bitwise_identical(tmp_path):
     data = labelled_tsv(tmp_path / "train.tsv")
     reference = train(data, tmp_path / "reference")
     assert reference.returncode == 0, reference.stderr
-    expected = snapshot(tmp_path / "reference")
+    expected = checkpoint_snapshot(tmp_path / "reference")
     assert sorted(expected) == ["best.json", "step-00000006", "step-00000012", "step-00000018", "step-00000020"]
 
     run = tmp_path / "run"
@@ -84,7 +70,7 @@ def test_sigkill_at_three_points_then_resume_is_bitwise_identical(tmp_path):
     resumed = train(data, run, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "(step 12," in resumed.stderr, resumed.stderr
-    got = snapshot(run)
+    got = checkpoint_snapshot(run)
     assert got["best.json"] == expected["best.json"]
     for name in expected:
         assert got[name] == expected[name], f"{name} differs from the uninterrupted run"

@@ -9,11 +9,9 @@ run must restore the RNG, the optimizer and the schedule exactly.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
+
+from tests.cli.helpers import checkpoint_snapshot, train_in_subprocess
 
 from .helpers import seasonal_csv
 
@@ -22,23 +20,14 @@ ARGS = ["--horizon", "6", "--hidden-size", "8", "--max-steps", "20", "--eval-eve
 
 
 def train(data, out, *extra, fault=None):
-    env = {**os.environ, "TEXTRNN_FAULT": fault or "", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "textrnn", "train", "forecast", str(data), "--out", str(out),
-                           *ARGS, *extra], env=env, capture_output=True, text=True, timeout=300)
-
-
-def snapshot(run) -> dict:
-    found = {path.name: (path / "model.safetensors").read_bytes()
-             for path in sorted((run / "checkpoints").glob("step-*"))}
-    found["best.json"] = json.loads((run / "best.json").read_text())
-    return found
+    return train_in_subprocess("forecast", data, out, *ARGS, *extra, fault=fault)
 
 
 def test_sigkill_at_three_points_then_resume_is_bitwise_identical(tmp_path):
     data = seasonal_csv(tmp_path / "sales.csv", n=60)
     reference = train(data, tmp_path / "reference")
     assert reference.returncode == 0, reference.stderr
-    expected = snapshot(tmp_path / "reference")
+    expected = checkpoint_snapshot(tmp_path / "reference")
     assert {"step-00000018", "step-00000020"} <= set(expected)
 
     run = tmp_path / "run"
@@ -47,7 +36,7 @@ def test_sigkill_at_three_points_then_resume_is_bitwise_identical(tmp_path):
         assert killed.returncode == -signal.SIGKILL, (fault, killed.stderr)
     resumed = train(data, run, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    got = snapshot(run)
+    got = checkpoint_snapshot(run)
     assert got["best.json"] == expected["best.json"]
     for name in expected:
         assert got[name] == expected[name], f"{name} differs from the uninterrupted run"

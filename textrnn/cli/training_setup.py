@@ -95,19 +95,18 @@ def config_for_run(ctx: typer.Context, cls, values: dict[str, Any], config_file:
 def stored_config(out: Path | None, cls) -> dict[str, Any] | None:
     """A resumable run's config.json when the run is of the task whose config is ``cls``,
     else None (the training loop then says what is wrong, naming both tasks)."""
-    import json
-
     from ..errors import TextrnnError
     from ..registry import tasks
+    from ..training import run_dir as rd
 
-    try:
-        task = json.loads((Path(out) / "run.json").read_text(encoding="utf-8")).get("task")
-        if tasks()[task].config is not cls:
-            return None
-        stored = json.loads((Path(out) / "config.json").read_text(encoding="utf-8"))
-    except (TypeError, OSError, ValueError, KeyError, AttributeError, TextrnnError):
+    if out is None:
         return None
-    return stored if isinstance(stored, dict) else None
+    try:
+        info = tasks().get(rd.read_run_meta(Path(out)).get("task"))
+        stored = rd.read_json(Path(out) / rd.CONFIG_FILE, "config")
+    except TextrnnError:
+        return None
+    return stored if info is not None and info.config is cls and isinstance(stored, dict) else None
 
 
 def print_config(config, notes: list[str] | None = None) -> None:

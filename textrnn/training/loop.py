@@ -194,7 +194,7 @@ class TrainingLoop:
         self._build_training(task, device)
         if resuming:
             self._restore(task)
-        limit = self._limit(task)
+        limit = self.limit = self._limit(task)
         p = self.progress
         if limit is not None and cfg.time_budget is None:
             p.planned = limit
@@ -453,7 +453,7 @@ class TrainLog:
             return
         now = time.perf_counter()
         span = max(now - self.t_log, 1e-9)
-        total = p.planned or loop._limit(self.task)
+        total = p.planned or loop.limit
         rates = {f"{name}_per_s": n / span for name, n in self.units.items()}
         eta = (total - p.step) * (now - loop.t0) / max(1, p.step - loop.start_step) if total else None
         self.deferred.add(p.step, distributed.mean(loop.dist, self.loss_sum / self.count), lr=lr, **rates,
