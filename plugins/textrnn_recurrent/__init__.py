@@ -67,7 +67,7 @@ class RecurrentLMOptions:
         underfits, and dropout only slows it. Initialisation is PyTorch's: against the
         forget-gate bias of 1 it learned faster (docs/recipes.md).
         """
-        from textrnn.training.lm_defaults import dropout_for, expected_passes
+        from textrnn.training.lm_defaults import suggested_dropout
 
         gpu = profile.device == "cuda"
         char = profile.granularity == "char"
@@ -83,11 +83,7 @@ class RecurrentLMOptions:
         layers = int(given.get("num_layers", sizes["num_layers"]))
         embedding = int(given.get("embedding_dim", out["embedding_dim"][0]))
         params = _parameters(profile.vocab_size, embedding, hidden, layers, tie)
-        p = dropout_for(params, profile.train_tokens)
-        why = f"{params / 1e6:.1f}M parameters for {profile.train_tokens / 1e6:.1f}M training tokens"
-        passes = expected_passes(profile, params)
-        if passes is not None and passes < 2 and p > 0.1:
-            p, why = 0.1, f"about {passes:.1f} passes over the training text"
+        p, why = suggested_dropout(profile, params)
         for name in ("dropout", "embedding_dropout", "output_dropout"):
             out[name] = (p, why)
         return out

@@ -107,3 +107,42 @@ def test_a_run_stores_its_resolved_config(small_corpus, tmp_path):
     said = [e.metrics["text"] for e in events if e.kind == "message"]
     assert any(line.startswith("defaults for char tokens") for line in said)
     assert any(line.strip().startswith("lr = 0.005") for line in said)
+
+
+@pytest.mark.parametrize("model", ["mingru", "minlstm", "hawk", "xlstm"])
+def test_the_scan_families_tie_word_embeddings_unless_the_user_chose_otherwise(model):
+    from textrnn.registry import get_model
+
+    info = get_model(model, task="lm")
+    suggest = info.options.suggest_options
+    assert suggest(profile(), {}) == {}  # characters keep the plugin's own defaults, and no dropout
+    words = suggest(profile("word", vocab=10_000), {"num_layers": 1})
+    assert words["tie_weights"][0] is True
+    info.make_options({"num_layers": 1, **{k: v for k, (v, _) in words.items()}})  # a valid set of options
+    assert suggest(profile("word", vocab=10_000), {"tie_weights": False}) == {}
+    if model != "xlstm":  # xlstm's embedding is its residual stream: nothing to mismatch
+        assert suggest(profile("subword", vocab=4_000), {"embedding_dim": 64, "hidden_size": 128}) == {}
+        assert suggest(profile("word", vocab=10_000), {"hidden_size": 96})["embedding_dim"][0] == 96
+
+
+def test_parameters_are_counted_on_the_meta_device_as_on_the_cpu():
+    from textrnn.registry import get_model
+
+    for name in ("lstm", "mingru", "hawk", "xlstm"):
+        info = get_model(name, task="lm")
+        options = info.make_options({})
+        model = info.factory(65, options)
+        assert lm_defaults.meta_parameter_count(info.factory, 65, options) == sum(p.numel() for p in model.parameters())
+
+
+def test_an_amx_cpu_trains_in_bf16_unless_the_model_opts_out(monkeypatch):
+    from textrnn_hawk import HawkOptions
+
+    monkeypatch.setattr(lm_defaults, "cpu_has_amx", lambda: True)
+    for granularity in ("char", "word"):
+        config, sources = resolved(granularity=granularity)
+        assert config.precision == "bf16" and "AMX" in sources["precision"]
+    config, _ = resolve(TrainConfig(time_budget=300), profile(), HawkOptions, lambda options: 900_000)
+    assert config.precision == "fp32"  # cpu_bf16 = False: the scan families learned less per second in bf16
+    monkeypatch.setattr(lm_defaults, "cpu_has_amx", lambda: False)
+    assert resolved()[0].precision == "fp32"

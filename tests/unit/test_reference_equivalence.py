@@ -37,7 +37,8 @@ def mirrored_config(corpus, **overrides) -> TrainConfig:
     settings = dict(model="lstm", model_options=model, tokenizer="char", corpus=[str(corpus)],
                     batch_size=SIZES["batch"], seq_len=SIZES["seq"], sampling="fixed", lr=SIZES["lr"],
                     adam_beta2=0.999, weight_decay=SIZES["wd"], warmup_steps=0, min_lr_ratio=0.1, clip=1.0,
-                    max_steps=STEPS, eval_every=10**6, log_every=1, seed=SIZES["seed"], device="cpu")
+                    max_steps=STEPS, eval_every=10**6, log_every=1, seed=SIZES["seed"], device="cpu",
+                    precision="fp32")  # the bare loop's; an AMX CPU would otherwise default to bf16
     return TrainConfig(**{**settings, **overrides})
 
 

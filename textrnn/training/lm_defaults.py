@@ -111,7 +111,7 @@ def resolve(config, profile: DataProfile, options_class=None, count_parameters=N
         model_options[name] = value
         sources[f"model_options.{name}"] = why
     if config.precision == "auto":
-        values["precision"], sources["precision"] = _precision(profile)
+        values["precision"], sources["precision"] = _precision(profile, options_class)
     else:
         sources["precision"] = "set"
     if config.sampling == "auto":
@@ -142,19 +142,23 @@ def suggested_model_options(options_class, profile: DataProfile, given: dict) ->
     return {k: v for k, v in suggest(profile, dict(given)).items() if k not in given}
 
 
-def _precision(profile: DataProfile) -> tuple[str, str]:
-    """bf16 on a GPU that has it, and on a CPU with AMX matrix units for subword and word
-    vocabularies, whose output layer is most of the work: on PTB words bf16 ran 1.4x the
-    steps of fp32 in the same time and reached a lower loss (docs/recipes.md). Character
-    models stay fp32 on a CPU: there bf16 was no better at equal time."""
+def _precision(profile: DataProfile, options_class=None) -> tuple[str, str]:
+    """bf16 on a GPU that has it, and on a CPU with AMX matrix units (recent Xeons): on PTB
+    words bf16 ran 1.4x the steps of fp32 in the same time and reached a lower loss, and the
+    default 2x256 character LSTM ran 1.9x the steps in 5 minutes on tiny Shakespeare and
+    reached 1.4115 nats against fp32's 1.4376 (docs/recipes.md). Other CPUs stay in fp32,
+    where bf16 matrix products are emulated and slower, and so does a model whose options
+    class says ``cpu_bf16 = False`` (one that learned less per second in bf16)."""
     from ..devices import resolve_precision
 
     if profile.device == "cuda":
         import torch
 
         return resolve_precision("auto", torch.device("cuda")), "the GPU's fast format"
-    if profile.device == "cpu" and profile.granularity != "char" and cpu_has_amx():
-        return "bf16", "AMX bf16 units, and a large output layer"
+    if profile.device == "cpu" and cpu_has_amx():
+        if not getattr(options_class, "cpu_bf16", True):
+            return "fp32", "this model learns less per second in bf16 on a CPU"
+        return "bf16", "this CPU's AMX bf16 units"
     return "fp32", f"{profile.granularity} text on {profile.device}"
 
 
@@ -204,6 +208,52 @@ def dropout_for(parameters: int, train_tokens: int) -> float:
     return round(min(0.5, 0.1 * math.log2(1 + ratio)), 2)
 
 
+def suggested_dropout(profile: DataProfile, parameters: int) -> tuple[float, str]:
+    """:func:`dropout_for` and the reason, capped at 0.1 when the run reads its text fewer
+    than twice: a model that sees each token once or twice underfits, and dropout only slows it."""
+    p = dropout_for(parameters, profile.train_tokens)
+    why = f"{parameters / 1e6:.1f}M parameters for {profile.train_tokens / 1e6:.1f}M training tokens"
+    passes = expected_passes(profile, parameters)
+    if passes is not None and passes < 2 and p > 0.1:
+        p, why = 0.1, f"about {passes:.1f} passes over the training text"
+    return p, why
+
+
+def meta_parameter_count(build, vocab_size: int, options) -> int:
+    """Parameters of ``build(vocab_size, options)``, built on the meta device: no memory, no init cost."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            model = build(vocab_size, options)
+    except (NotImplementedError, RuntimeError):  # a plugin whose construction reads tensor values
+        model = build(vocab_size, options)
+    return sum(p.numel() for p in model.parameters())
+
+
+def suggest_tied_embedding(options_cls, profile: DataProfile, given: dict, width: str = "hidden_size") -> dict:
+    """Tied input and output embeddings (Press & Wolf 2017) for subword and word text, for a
+    model plugin whose embedding may be tied to a residual stream of ``width`` units.
+
+    Character text keeps the plugin's own default, and so does a user who set
+    ``tie_weights`` or an ``embedding_dim`` that differs from the width. Returns
+    ``{name: (value, reason)}``, for an options class's ``suggest_options``.
+    """
+    if profile.granularity == "char" or "tie_weights" in given:
+        return {}
+    width_value = given.get(width, _field_default(options_cls, width))
+    if given.get("embedding_dim", width_value) != width_value:
+        return {}
+    out = {"tie_weights": (True, f"{profile.granularity} text on {profile.device}")}
+    if width != "embedding_dim":
+        out["embedding_dim"] = (width_value, f"tied to {width}")
+    return out
+
+
+def _field_default(options_cls, name: str):
+    return next(f.default for f in dataclasses.fields(options_cls) if f.name == name)
+
+
 def resolve_for(config, tokenizer, train_tokens: int, world_size: int = 1) -> tuple[Any, list[str]]:
     """``config`` with its unset options filled for this tokenizer and training text.
 
@@ -217,8 +267,7 @@ def resolve_for(config, tokenizer, train_tokens: int, world_size: int = 1) -> tu
                           resolve_device(config.device).type, config.time_budget, world_size)
 
     def count_parameters(options: dict) -> int:
-        model = info.factory(tokenizer.vocab_size, info.make_options(options))
-        return sum(p.numel() for p in model.parameters())
+        return meta_parameter_count(info.factory, tokenizer.vocab_size, info.make_options(options))
 
     resolved, sources = resolve(config, profile, info.options, count_parameters)
     lines = describe_sources(resolved, sources)

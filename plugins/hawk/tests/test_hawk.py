@@ -34,9 +34,10 @@ def test_model_keeps_the_textrnn_contracts(options):
     check_language_model(build, HawkOptions(**options), name="hawk")
 
 
+@pytest.mark.parametrize("scan", ["parallel", "sequential"])
 @pytest.mark.parametrize("options", LAYOUTS)
-def test_parallel_scan_equals_the_step_form_over_a_window_and_across_a_carried_state(options):
-    model = model_of(**options)
+def test_parallel_scan_equals_the_step_form_over_a_window_and_across_a_carried_state(options, scan):
+    model = model_of(**options, scan=scan)
     ids = torch.randint(0, 23, (2, 80), generator=torch.Generator().manual_seed(3))
     cut = 37
     with torch.no_grad():
@@ -77,10 +78,11 @@ def test_linear_scan_matches_the_recurrence_over_4096_steps():
     torch.testing.assert_close(got.double(), torch.stack(expected, dim=1), atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("scan", ["parallel", "sequential"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_scan_stays_finite_under_autocast_over_4096_tokens(dtype):
+def test_scan_stays_finite_under_autocast_over_4096_tokens(dtype, scan):
     # CPU autocast takes both dtypes in torch >= 2.4 (Linear, GELU included)
-    model = model_of(embedding_dim=16, hidden_size=16)
+    model = model_of(embedding_dim=16, hidden_size=16, scan=scan)
     ids = torch.randint(0, 23, (2, 4096), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         reference, _ = model(ids)
@@ -113,6 +115,8 @@ def test_plugin_is_registered():
 
 
 def test_options_reject_out_of_range_values():
+    with pytest.raises(ValueError, match="scan must be one of"):
+        HawkOptions(scan="fast")
     with pytest.raises(ValueError, match="conv_width"):
         HawkOptions(conv_width=0)
     with pytest.raises(ValueError, match="gate_power"):

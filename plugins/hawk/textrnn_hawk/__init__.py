@@ -11,8 +11,10 @@ factory imports :mod:`textrnn_hawk.model` only when a model is built.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import textrnn
+from textrnn.scan_choice import SCAN_HELP, check_scan_choice
 
 __version__ = "0.1.0"
 
@@ -20,6 +22,10 @@ __version__ = "0.1.0"
 @dataclass
 class HawkOptions:
     """Hyperparameters: `textrnn models` lists them, `--model-option KEY=VALUE` sets them."""
+
+    #: fp32 on an AMX CPU too: in bf16 Hawk ran 1.4x the steps in 5 minutes on tiny
+    #: Shakespeare and still ended 0.02 nats worse (docs/recipes.md); the scans are float32 anyway
+    cpu_bf16: ClassVar[bool] = False
 
     embedding_dim: int = field(default=128, metadata={"help": "size of the token embedding"})
     hidden_size: int = field(default=256, metadata={"help": "width of the residual stream"})
@@ -35,8 +41,10 @@ class HawkOptions:
     embedding_dropout: float = field(default=0.0, metadata={"help": "dropout on the embedding output"})
     tie_weights: bool = field(
         default=False, metadata={"help": "share input and output embeddings (needs embedding_dim == hidden_size)"})
+    scan: str = field(default="auto", metadata={"help": SCAN_HELP})
 
     def __post_init__(self):
+        check_scan_choice(self.scan)
         # textrnn reports a ValueError raised here as one "Error: ..." line
         for name in ("embedding_dim", "hidden_size", "num_layers", "conv_width"):
             value = getattr(self, name)
@@ -60,6 +68,16 @@ class HawkOptions:
     def lru_width(self) -> int:
         """Units of each block's RG-LRU state."""
         return max(1, round(self.expansion * self.hidden_size))
+
+    @classmethod
+    def suggest_options(cls, profile, given: dict) -> dict:
+        """Tied embeddings for subword and word text, unless the user chose otherwise
+        (:func:`textrnn.training.lm_defaults.suggest_tied_embedding`). No dropout: at 5 minutes
+        on tiny Shakespeare the LSTM's data-driven 0.1 made minGRU 0.038 and Hawk 0.007 nats
+        worse (docs/recipes.md); longer runs set ``--dropout`` themselves."""
+        from textrnn.training.lm_defaults import suggest_tied_embedding
+
+        return suggest_tied_embedding(cls, profile, given)
 
 
 def build(vocab_size: int, options: HawkOptions):

@@ -24,6 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import HawkOptions
+from textrnn.scan import sequential_scan
+from textrnn.scan_choice import runs_sequential
+
 from .scan import linear_scan
 
 State = tuple[torch.Tensor, ...]
@@ -77,9 +80,10 @@ class CausalConv(nn.Module):
 class RGLRU(nn.Module):
     """Real-gated linear recurrent unit: ``forward`` scans a window, ``step`` advances one token."""
 
-    def __init__(self, size: int, gate_power: float):
+    def __init__(self, size: int, gate_power: float, scan: str = "auto"):
         super().__init__()
         self.gate_power = gate_power  # c = 8 in the paper
+        self.scan = scan  # see textrnn.scan_choice.SCAN_HELP
         self.gates = _linear(size, 2 * size)  # recurrence gate r and input gate i
         # a = exp(-softplus(Lambda)) with a^2 uniform in [0.9^2, 0.999^2] ("proportional to the
         # area in a ring", recurrentgemma's rnn_param_init); inverse softplus: log(exp(y) - 1)
@@ -95,7 +99,8 @@ class RGLRU(nn.Module):
         return torch.exp(log_a), scale * i * x.float()
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        return linear_scan(*self.coefficients(x), h)  # (B, T, D)
+        scan = sequential_scan if runs_sequential(self.scan, x) else linear_scan
+        return scan(*self.coefficients(x), h)  # (B, T, D)
 
     def step(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         a, b = self.coefficients(x)  # (B, D) each
@@ -111,7 +116,7 @@ class RecurrentBlock(nn.Module):
         self.gate_branch = _linear(size, width)
         self.input_branch = _linear(size, width)
         self.conv = CausalConv(width, options.conv_width)
-        self.rg_lru = RGLRU(width, options.gate_power)
+        self.rg_lru = RGLRU(width, options.gate_power, options.scan)
         self.out = _linear(width, size, scale=2.0 / options.num_layers)  # recurrentgemma's final-layer scale
 
     def forward(self, x, h, history):

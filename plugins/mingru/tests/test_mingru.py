@@ -34,10 +34,11 @@ def test_model_keeps_the_textrnn_contracts(cell, options):
     check_language_model(_lm_factory(cell), MinRNNOptions(**options), name=cell)
 
 
+@pytest.mark.parametrize("scan", ["parallel", "sequential"])
 @pytest.mark.parametrize("cell", ["mingru", "minlstm"])
 @pytest.mark.parametrize("options", LAYOUTS)
-def test_parallel_scan_equals_the_step_form_over_a_window_and_across_a_carried_state(cell, options):
-    model = build(cell, **options)
+def test_parallel_scan_equals_the_step_form_over_a_window_and_across_a_carried_state(cell, options, scan):
+    model = build(cell, **options, scan=scan)
     ids = torch.randint(0, 23, (2, CHUNK + 44), generator=torch.Generator().manual_seed(3))  # crosses a scan chunk
     cut = 37
     with torch.no_grad():
@@ -74,11 +75,12 @@ def test_log_space_scan_stays_accurate_over_4096_steps():
     torch.testing.assert_close(got.double(), expected, rtol=1e-4, atol=0)
 
 
+@pytest.mark.parametrize("scan", ["parallel", "sequential"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("cell", ["mingru", "minlstm"])
-def test_scan_stays_finite_under_autocast_over_4096_tokens(cell, dtype):
+def test_scan_stays_finite_under_autocast_over_4096_tokens(cell, dtype, scan):
     # CPU autocast takes both dtypes in torch >= 2.4 (Linear, GELU and LayerNorm included)
-    model = build(cell, embedding_dim=16, hidden_size=16).train()
+    model = build(cell, embedding_dim=16, hidden_size=16, scan=scan).train()
     ids = torch.randint(0, 23, (2, 4096), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         reference, _ = model.eval()(ids)
@@ -131,6 +133,8 @@ def test_plugin_is_registered(name):
 
 
 def test_options_reject_out_of_range_values():
+    with pytest.raises(ValueError, match="scan must be one of"):
+        MinRNNOptions(scan="fast")
     with pytest.raises(ValueError, match="hidden_size"):
         MinRNNOptions(hidden_size=0)
     with pytest.raises(ValueError, match="expansion"):

@@ -10,8 +10,10 @@ import :mod:`textrnn_mingru.model` only when a model is built.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import textrnn
+from textrnn.scan_choice import SCAN_HELP, check_scan_choice
 
 __version__ = "0.1.0"
 
@@ -37,6 +39,10 @@ def _check_dropouts(options, names) -> None:
 class MinRNNOptions:
     """Hyperparameters: `textrnn models` lists them, `--model-option KEY=VALUE` sets them."""
 
+    #: fp32 on an AMX CPU too: in bf16 Hawk ran 1.4x the steps in 5 minutes on tiny
+    #: Shakespeare and still ended 0.02 nats worse (docs/recipes.md); the scans are float32 anyway
+    cpu_bf16: ClassVar[bool] = False
+
     embedding_dim: int = field(default=128, metadata={"help": "size of the token embedding"})
     hidden_size: int = field(default=256, metadata={"help": "width of the residual stream (or of each layer's output)"})
     num_layers: int = field(default=2, metadata={"help": "stacked minGRU/minLSTM layers"})
@@ -51,9 +57,11 @@ class MinRNNOptions:
     embedding_dropout: float = field(default=0.0, metadata={"help": "dropout on the embedding output"})
     tie_weights: bool = field(
         default=False, metadata={"help": "share input and output embeddings (needs embedding_dim == hidden_size)"})
+    scan: str = field(default="auto", metadata={"help": SCAN_HELP})
 
     def __post_init__(self):
         _check_sizes(self, ("embedding_dim", "hidden_size", "num_layers"))
+        check_scan_choice(self.scan)
         _check_dropouts(self, ("dropout", "embedding_dropout"))
         if isinstance(self.expansion, bool) or not isinstance(self.expansion, (int, float)) or self.expansion <= 0:
             raise ValueError(f"expansion must be a positive number, got {self.expansion!r}")
@@ -67,6 +75,16 @@ class MinRNNOptions:
     def state_size(self) -> int:
         """Units of each layer's recurrent state."""
         return max(1, round(self.expansion * self.hidden_size))
+
+    @classmethod
+    def suggest_options(cls, profile, given: dict) -> dict:
+        """Tied embeddings for subword and word text, unless the user chose otherwise
+        (:func:`textrnn.training.lm_defaults.suggest_tied_embedding`). No dropout: at 5 minutes
+        on tiny Shakespeare the LSTM's data-driven 0.1 made minGRU 0.038 and Hawk 0.007 nats
+        worse (docs/recipes.md); longer runs set ``--dropout`` themselves."""
+        from textrnn.training.lm_defaults import suggest_tied_embedding
+
+        return suggest_tied_embedding(cls, profile, given)
 
 
 @dataclass

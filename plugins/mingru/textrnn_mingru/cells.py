@@ -7,8 +7,10 @@ Both gates and the candidate read only the input x_t, never h_{t-1}::
              h_t = f / (f + i) * h_{t-1} + i / (f + i) * h~
 
 with g(x) = x + 0.5 for x >= 0 and sigmoid(x) below (the paper's positive activation, so
-that h~ has a logarithm). ``forward`` scans a window in log space (:mod:`.scan`);
-``step`` advances one token in linear space. The two agree to float32 rounding, which
+that h~ has a logarithm). ``forward`` scans a window in log space (:mod:`.scan`), or on
+the CPU by default as one fused loop over time in linear space
+(:func:`textrnn.scan.sequential_scan`, the ``scan`` option); ``step`` advances one token
+in linear space. The two agree to float32 rounding, which
 the plugin's tests check.
 """
 
@@ -17,6 +19,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from textrnn.scan import sequential_scan
+from textrnn.scan_choice import runs_sequential
 
 from .scan import log_space_scan
 
@@ -39,9 +44,10 @@ class MinGRUCell(nn.Module):
 
     gates = 1  # projections besides the candidate
 
-    def __init__(self, input_size: int, hidden_size: int):
+    def __init__(self, input_size: int, hidden_size: int, scan: str = "auto"):
         super().__init__()
         self.hidden_size = hidden_size
+        self.scan = scan  # see textrnn.scan.SCAN_HELP
         self.project = nn.Linear(input_size, (self.gates + 1) * hidden_size)  # gate(s) and candidate, one matmul
 
     def coefficients(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -51,6 +57,8 @@ class MinGRUCell(nn.Module):
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         log_a, log_share, candidate = self.coefficients(x)
+        if runs_sequential(self.scan, x):  # linear space: the same sum, without logcumsumexp
+            return sequential_scan(torch.exp(log_a), torch.exp(log_share) * g(candidate), h)
         return log_space_scan(log_a, log_share + log_g(candidate), h)  # (B, T, H)
 
     def step(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:

@@ -27,9 +27,9 @@ def _dropout(p: float) -> nn.Module:
 class MinRNNLayer(nn.Module):
     """A cell whose state may be wider than its input and output (``expansion``), projected back."""
 
-    def __init__(self, cell: str, size: int, state_size: int):
+    def __init__(self, cell: str, size: int, state_size: int, scan: str = "auto"):
         super().__init__()
-        self.cell = CELLS[cell](size, state_size)
+        self.cell = CELLS[cell](size, state_size, scan)
         self.out = nn.Linear(state_size, size, bias=False) if state_size != size else nn.Identity()
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,7 +48,7 @@ class ResidualBlock(nn.Module):
         super().__init__()
         size = options.hidden_size
         self.rnn_norm = nn.LayerNorm(size)
-        self.rnn = MinRNNLayer(cell, size, options.state_size)
+        self.rnn = MinRNNLayer(cell, size, options.state_size, options.scan)
         self.mlp = None
         if options.mlp_expansion:
             width = options.mlp_expansion * size
@@ -74,7 +74,7 @@ class StackedLayer(nn.Module):
     def __init__(self, cell: str, options: MinRNNOptions, first: bool):
         super().__init__()
         self.dropout = _dropout(0.0 if first else options.dropout)
-        self.rnn = MinRNNLayer(cell, options.hidden_size, options.state_size)
+        self.rnn = MinRNNLayer(cell, options.hidden_size, options.state_size, options.scan)
 
     def forward(self, x, h):
         return self.rnn(self.dropout(x), h)
