@@ -10,9 +10,17 @@ Runs alternate (bare, textrnn, bare, ...) and each side keeps its best of ``--re
 since a shared machine is noisy. textrnn's time includes building the stepper, priming
 and decoding the text. ``textrnn_step`` says which step textrnn ran: ``compiled`` (the C
 step of textrnn/native_step.c, one sequence on the CPU), ``pytorch`` (the fused PyTorch
-step) or ``cuda-graph``. This is a benchmark, not a test.
+step) or ``cuda-graph``.
 
-    python benchmarks/generate_speed.py [--device cuda] [--json] [--threads N] [--tokens N]
+The recurrent families (mingru, minlstm, hawk, xlstm; the models of
+``benchmarks/family_speed.py``, about 0.95M parameters each) add one row each, one
+sequence at a time: their baseline is the module's ``forward`` called one token at a
+time with the carried state (``model(x[:, None], state)``, softmax, a multinomial draw),
+since they have no ``model.rnn`` to step. ``textrnn_step`` names textrnn's stepper there
+(``ModelStepStepper``: the model's own O(1) ``step``; ``ModuleStepper``: the generic one).
+This is a benchmark, not a test.
+
+    python benchmarks/generate_speed.py [--device cuda] [--json] [--threads N] [--tokens N] [--families none]
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import time
 
 import torch
 
+from family_speed import FAMILIES, build  # benchmarks/ is on sys.path when this file runs
 from textrnn.generation import generate
 from textrnn.inference import CudaGraphStepper, NativeRecurrentStepper, make_stepper
 from textrnn_char import CharTokenizer
@@ -53,6 +62,15 @@ def bare_loop(model, batch: int, tokens: int, start: int, device) -> None:
             out, state = model.rnn(model.embedding(x)[:, None], state)  # (B, 1, H)
             probs = torch.softmax(model.decoder(out[:, -1]), dim=-1)  # (B, V)
             x = torch.multinomial(probs, 1)[:, 0]
+
+
+def forward_loop(model, tokens: int, start: int, device) -> None:
+    """The generic baseline for a family: the module's forward, one token per call."""
+    with torch.inference_mode():
+        x, state = torch.tensor([start], device=device), None
+        for _ in range(tokens):
+            logits, state = model(x[:, None], state)  # (1, 1, V)
+            x = torch.multinomial(torch.softmax(logits[:, -1], dim=-1), 1)[:, 0]
 
 
 def timed(fn, device) -> float:
@@ -90,6 +108,29 @@ def measure(name, cell, hidden, layers, batch, tokens, device, repeats, tokenize
             "bare_tokens_per_s": round(bare_rate, 1), "ratio": round(ours_rate / bare_rate, 2), "textrnn_step": step}
 
 
+def best_times(repeats: int, device, *functions) -> list[float]:
+    """Best wall time of each function, run alternately ``repeats`` times after a warm-up."""
+    for function in functions:
+        function()
+    return [min(timed(f, device) for _ in range(repeats)) for f in functions]
+
+
+def measure_family(name, tokens, device, repeats, tokenizer) -> dict:
+    model_name, options = FAMILIES[name]
+    model = build(model_name, options, tokenizer.vocab_size).to(device).eval()
+
+    def ours():
+        generate(model, tokenizer, max_tokens=tokens, num_samples=1, seed=0, device=device)
+
+    def baseline():
+        forward_loop(model, tokens, tokenizer.newline_id, device)
+
+    best_baseline, best_ours = best_times(repeats, device, baseline, ours)
+    return {"config": name, "device": str(device), "textrnn_tokens_per_s": round(tokens / best_ours, 1),
+            "bare_tokens_per_s": round(tokens / best_baseline, 1), "ratio": round(best_baseline / best_ours, 2),
+            "textrnn_step": type(make_stepper(model, device)).__name__, "baseline": "forward per token"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -97,6 +138,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per side; the best counts")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--tokens", type=int, default=600, help="tokens per sequence, one sequence at a time")
+    parser.add_argument("--families", default=",".join(FAMILIES),
+                        help="comma-separated family rows (benchmarks/family_speed.py's names), or none")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -107,15 +150,21 @@ def main() -> None:
     if not args.json:
         print(f"device {device}, {torch.get_num_threads()} threads, best of {args.repeats}")
         print(f"{'config':<22}{'bare tok/s':>12}{'textrnn tok/s':>15}{'ratio':>8}  textrnn step")
+    families = [] if args.families == "none" else args.families.split(",")
     for config in CONFIGS:
         tokens = args.tokens if config[-1] == 1 else max(1, args.tokens // 6)
-        row = measure(*config, tokens, device=device, repeats=args.repeats, tokenizer=tokenizer)
-        if args.json:
-            print(json.dumps(row), flush=True)
-        else:
-            print(f"{row['config']:<22}{row['bare_tokens_per_s']:>12.0f}{row['textrnn_tokens_per_s']:>15.0f}"
-                  f"{row['ratio']:>7.1f}x  {row['textrnn_step']}", flush=True)
+        show(measure(*config, tokens, device=device, repeats=args.repeats, tokenizer=tokenizer), args.json)
+    for family in families:
+        show(measure_family(family, args.tokens, device, args.repeats, tokenizer), args.json)
 
+
+def show(row: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(row), flush=True)
+    else:
+        print(f"{row['config']:<22}{row['bare_tokens_per_s']:>12.0f}{row['textrnn_tokens_per_s']:>15.0f}"
+              f"{row['ratio']:>7.1f}x  {row['textrnn_step']}"
+              + (f" (baseline: {row['baseline']})" if "baseline" in row else ""), flush=True)
 
 if __name__ == "__main__":
     main()
