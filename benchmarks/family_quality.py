@@ -113,6 +113,9 @@ def main() -> None:
     models = CHAR_MODELS if args.corpus == "ts" else WORD_MODELS
     data = corpus(args.corpus, args.work)
     names = args.families.split(",")
+    unknown = [name for name in names if name not in models]
+    if unknown:
+        parser.error(f"no {args.corpus} configuration for {', '.join(unknown)}; known: {', '.join(models)}")
     if args.concurrent and len(names) > os.cpu_count():
         parser.error(f"--concurrent runs one model per core: {len(names)} models, {os.cpu_count()} cores")
     if args.concurrent:
@@ -128,6 +131,7 @@ def main() -> None:
             row["delta"] = round(row["valid_loss"] - lstm_loss, 4)
         print(json.dumps({"corpus": args.corpus, "budget_s": args.budget, "concurrent": args.concurrent, **row}),
               flush=True)
+
 
 if __name__ == "__main__":
     main()
