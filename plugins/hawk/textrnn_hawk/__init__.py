@@ -11,21 +11,17 @@ factory imports :mod:`textrnn_hawk.model` only when a model is built.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import textrnn
+from textrnn.training.lm_defaults import ScanFamilyDefaults
 from textrnn.scan_choice import SCAN_HELP, check_scan_choice
 
 __version__ = "0.1.0"
 
 
 @dataclass
-class HawkOptions:
+class HawkOptions(ScanFamilyDefaults):
     """Hyperparameters: `textrnn models` lists them, `--model-option KEY=VALUE` sets them."""
-
-    #: fp32 on an AMX CPU too: in bf16 Hawk ran 1.4x the steps in 5 minutes on tiny
-    #: Shakespeare and still ended 0.02 nats worse (docs/recipes.md); the scans are float32 anyway
-    cpu_bf16: ClassVar[bool] = False
 
     embedding_dim: int = field(default=128, metadata={"help": "size of the token embedding"})
     hidden_size: int = field(default=256, metadata={"help": "width of the residual stream"})
@@ -69,15 +65,6 @@ class HawkOptions:
         """Units of each block's RG-LRU state."""
         return max(1, round(self.expansion * self.hidden_size))
 
-    @classmethod
-    def suggest_options(cls, profile, given: dict) -> dict:
-        """Tied embeddings for subword and word text, unless the user chose otherwise
-        (:func:`textrnn.training.lm_defaults.suggest_tied_embedding`). No dropout: at 5 minutes
-        on tiny Shakespeare the LSTM's data-driven 0.1 made minGRU 0.038 and Hawk 0.007 nats
-        worse (docs/recipes.md); longer runs set ``--dropout`` themselves."""
-        from textrnn.training.lm_defaults import suggest_tied_embedding
-
-        return suggest_tied_embedding(cls, profile, given)
 
 
 def build(vocab_size: int, options: HawkOptions):

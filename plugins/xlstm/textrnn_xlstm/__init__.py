@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import textrnn
+from textrnn.training.lm_defaults import ScanFamilyDefaults
 
 __version__ = "0.1.0"
 
@@ -20,12 +21,10 @@ FORGET_GATES = ("sigmoid", "exp")
 
 
 @dataclass
-class XLSTMOptions:
+class XLSTMOptions(ScanFamilyDefaults):
     """Hyperparameters: `textrnn models` lists them, `--model-option KEY=VALUE` sets them."""
 
-    #: fp32 on an AMX CPU too: in bf16 Hawk ran 1.4x the steps in 5 minutes on tiny
-    #: Shakespeare and still ended 0.02 nats worse (docs/recipes.md); the scans are float32 anyway
-    cpu_bf16: ClassVar[bool] = False
+    tied_width: ClassVar[str] = "embedding_dim"  # the embedding is the residual stream
 
     embedding_dim: int = field(default=128, metadata={"help": "size of the token embedding and of the residual stream"})
     num_layers: int = field(default=2, metadata={"help": "stacked mLSTM blocks"})
@@ -66,15 +65,6 @@ class XLSTMOptions:
         if self.form not in FORMS:
             raise ValueError(f"form must be one of {', '.join(FORMS)}, got {self.form!r}")
 
-    @classmethod
-    def suggest_options(cls, profile, given: dict) -> dict:
-        """Tied embeddings for subword and word text, unless the user chose otherwise
-        (:func:`textrnn.training.lm_defaults.suggest_tied_embedding`). No dropout: at 5 minutes
-        on tiny Shakespeare the LSTM's data-driven 0.1 made minGRU 0.038 and Hawk 0.007 nats
-        worse (docs/recipes.md); longer runs set ``--dropout`` themselves."""
-        from textrnn.training.lm_defaults import suggest_tied_embedding
-
-        return suggest_tied_embedding(cls, profile, given, width="embedding_dim")
 
 
 def build(vocab_size: int, options: XLSTMOptions):
