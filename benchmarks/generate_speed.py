@@ -112,7 +112,11 @@ def best_times(repeats: int, device, *functions) -> list[float]:
     """Best wall time of each function, run alternately ``repeats`` times after a warm-up."""
     for function in functions:
         function()
-    return [min(timed(f, device) for _ in range(repeats)) for f in functions]
+    best = [float("inf")] * len(functions)
+    for _ in range(repeats):
+        for i, function in enumerate(functions):
+            best[i] = min(best[i], timed(function, device))
+    return best
 
 
 def measure_family(name, tokens, device, repeats, tokenizer) -> dict:

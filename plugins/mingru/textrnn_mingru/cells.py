@@ -56,14 +56,19 @@ class MinGRUCell(nn.Module):
         return -F.softplus(k), -F.softplus(-k), candidate  # log(1 - z), log z, W_h x
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        log_a, log_share, candidate = self.coefficients(x)
         if runs_sequential(self.scan, x):  # linear space: the same sum, without logcumsumexp
-            return sequential_scan(torch.exp(log_a), torch.exp(log_share) * g(candidate), h)
+            return sequential_scan(*self.linear_coefficients(x), h)
+        log_a, log_share, candidate = self.coefficients(x)
         return log_space_scan(log_a, log_share + log_g(candidate), h)  # (B, T, H)
 
+    def linear_coefficients(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """a_t and b_t of h_t = a_t * h_{t-1} + b_t, in linear space."""
+        log_a, log_share, candidate = self.coefficients(x)
+        return torch.exp(log_a), torch.exp(log_share) * g(candidate)
+
     def step(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        log_a, log_share, candidate = self.coefficients(x)  # each (B, H)
-        return torch.exp(log_a) * h + torch.exp(log_share) * g(candidate)
+        a, b = self.linear_coefficients(x)  # each (B, H)
+        return a * h + b
 
 
 class MinLSTMCell(MinGRUCell):
