@@ -7,33 +7,11 @@ from torch import nn
 from torch import _VF
 
 from textrnn import weight_drop
+from textrnn.dropout import dropout as _dropout
 
 from . import RecurrentLMOptions
 
 _MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-
-
-def _dropout(p: float, locked: bool = False) -> nn.Module:
-    if p <= 0:
-        return nn.Identity()  # p=0 dropout still costs a kernel per step
-    return LockedDropout(p) if locked else nn.Dropout(p)
-
-
-class LockedDropout(nn.Module):
-    """Dropout with one mask per sequence, shared by all time steps (Gal & Ghahramani 2016).
-
-    Input (B, T, F): the mask is (B, 1, F), so a dropped unit stays dropped for the window.
-    """
-
-    def __init__(self, p: float):
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return x
-        mask = x.new_empty(x.shape[0], 1, x.shape[2]).bernoulli_(1 - self.p).div_(1 - self.p)  # (B, 1, F)
-        return x * mask
 
 
 class RecurrentLanguageModel(nn.Module):

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from textrnn_recurrent import RecurrentLMOptions
-from textrnn_recurrent.lm import LockedDropout, RecurrentLanguageModel
+from textrnn.dropout import LockedDropout
+from textrnn_recurrent.lm import RecurrentLanguageModel
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

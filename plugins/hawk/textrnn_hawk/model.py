@@ -24,16 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import HawkOptions
+from textrnn.dropout import fast_dropout
 from textrnn.scan import sequential_scan
 from textrnn.scan_choice import runs_sequential
 
 from .scan import linear_scan
 
 State = tuple[torch.Tensor, ...]
-
-
-def _dropout(p: float) -> nn.Module:
-    return nn.Dropout(p) if p > 0 else nn.Identity()
 
 
 def _linear(size_in: int, size_out: int, scale: float = 1.0, bias: bool = True) -> nn.Linear:
@@ -157,7 +154,7 @@ class HawkBlock(nn.Module):
         if options.mlp_expansion:
             self.mlp_norm = RMSNorm(size)
             self.mlp = GatedMLP(size, options.mlp_expansion * size, options.num_layers)
-        self.dropout = _dropout(options.dropout)
+        self.dropout = fast_dropout(options.dropout)
 
     def _mlp(self, x):
         return x if self.mlp is None else x + self.dropout(self.mlp(self.mlp_norm(x)))
@@ -188,7 +185,7 @@ class HawkLanguageModel(nn.Module):
         # recurrentgemma: embeddings drawn with std 1/sqrt(E) and multiplied by sqrt(E) on the way in
         nn.init.normal_(self.embedding.weight, std=1 / math.sqrt(options.embedding_dim))
         self.embedding_scale = math.sqrt(options.embedding_dim)
-        self.embedding_dropout = _dropout(options.embedding_dropout)
+        self.embedding_dropout = fast_dropout(options.embedding_dropout)
         self.input = _linear(options.embedding_dim, size) if options.embedding_dim != size else nn.Identity()
         self.blocks = nn.ModuleList(HawkBlock(options) for _ in range(options.num_layers))
         self.norm = RMSNorm(size)

@@ -1,0 +1,64 @@
+"""Dropout modules shared by model plugins."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class LockedDropout(nn.Module):
+    """Dropout with one mask per sequence, shared by all time steps (Gal & Ghahramani 2016).
+
+    Input (B, T, F): the mask is (B, 1, F), so a dropped unit stays dropped for the window.
+    It also draws T times fewer random numbers than ``nn.Dropout``, which matters on a CPU:
+    under torch.compile, Hawk's four per-element dropouts took a third of its training step.
+    """
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        mask = x.new_empty(x.shape[0], 1, x.shape[2]).bernoulli_(1 - self.p).div_(1 - self.p)  # (B, 1, F)
+        return x * mask
+
+
+def dropout(p: float, locked: bool = False) -> nn.Module:
+    """``nn.Dropout(p)``, :class:`LockedDropout` when ``locked``, and no module at all for p = 0
+    (dropout with p = 0 still costs a kernel per step)."""
+    if p <= 0:
+        return nn.Identity()
+    return LockedDropout(p) if locked else nn.Dropout(p)
+
+
+class FastDropout(nn.Module):
+    """Element-wise dropout with a cheap mask: the same expectation as ``nn.Dropout``, with
+    ``p`` rounded to a multiple of 1/32768.
+
+    ``bernoulli_`` draws one random number per element, and on a CPU that draw costs more
+    than the layer it regularises: for Hawk's five dropouts it took 47 of a 122-ms compiled
+    training step. Here each element gets 15 random bits, four to a 64-bit draw, and the
+    same step takes 88 ms (no dropout: 75). Under torch.compile the draw stays PyTorch's
+    generator, so a seed and a checkpointed generator state reproduce the masks exactly.
+    """
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.cut = round(p * 32768)  # units whose 15 random bits fall below this are dropped
+        self.scale = 32768 / (32768 - self.cut)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.cut == 0:
+            return x
+        n = x.numel()
+        # random_() fills an int64 with 63 uniform bits; each 16-bit quarter keeps its low 15
+        words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_()
+        bits = words.view(torch.int16)[:n].view(x.shape) & 0x7FFF
+        return x * ((bits >= self.cut).to(x.dtype) * self.scale)
+
+
+def fast_dropout(p: float) -> nn.Module:
+    """:class:`FastDropout`, or no module at all for p = 0."""
+    return FastDropout(p) if p > 0 else nn.Identity()
