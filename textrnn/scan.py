@@ -41,6 +41,9 @@ class _SequentialScan(torch.autograd.Function):
         return grad_a.transpose(0, 1), grad_b.transpose(0, 1), a_t[0] * grad_b[0]
 
 
+# torch.compile would unroll the loop once per window length; left out of the graph, it stays
+# one fused multiply-add per step while the gates around it compile
+@torch.compiler.disable
 def sequential_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
     """Every ``h_t`` of ``h_t = a_t * h_{t-1} + b_t``, in float32 with autocast off.
 
