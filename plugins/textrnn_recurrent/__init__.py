@@ -62,9 +62,9 @@ class RecurrentLMOptions:
         Character models keep a small embedding and untied weights; subword and word
         models tie the embedding to the output layer (Press & Wolf 2017), which needs
         ``embedding_dim == hidden_size``. Dropout grows with parameters per training token
-        (:func:`textrnn.training.lm_defaults.dropout_for`), and stays at 0.1 or less when
-        the run reads its text fewer than twice: a model that sees each token once or twice
-        underfits, and dropout only slows it. Initialisation is PyTorch's: against the
+        (:func:`textrnn.training.lm_defaults.dropout_for`); it stays at 0.1 or less when
+        the run reads its text fewer than twice, and is 0 below one pass: a model that sees
+        each token once or twice underfits, and dropout only slows it. Initialisation is PyTorch's: against the
         forget-gate bias of 1 it learned faster (docs/recipes.md).
         """
         from textrnn.training.lm_defaults import suggested_dropout

@@ -67,8 +67,10 @@ def test_dropout_grows_with_parameters_per_token_and_stays_low_for_short_runs():
     assert dropout_for(800_000, 1_000_000) == pytest.approx(0.085, abs=0.01)
     assert dropout_for(12_000_000, 1_000_000) == pytest.approx(0.37, abs=0.01)
     assert dropout_for(10**9, 10) == 0.5
-    short, sources = resolved(TrainConfig(max_steps=100, model_options={"hidden_size": 1024}), tokens=1_000_000)
-    assert short.model_options["dropout"] == 0.1 and "passes" in sources["model_options.dropout"]
+    short, sources = resolved(TrainConfig(max_steps=400, model_options={"hidden_size": 1024}), tokens=1_000_000)
+    assert short.model_options["dropout"] == 0.1 and "1.6 passes" in sources["model_options.dropout"]
+    once, sources = resolved(TrainConfig(max_steps=100, model_options={"hidden_size": 1024}), tokens=1_000_000)
+    assert once.model_options["dropout"] == 0.0 and "0.4 passes" in sources["model_options.dropout"]
     long, _ = resolved(TrainConfig(max_steps=100_000, model_options={"hidden_size": 1024}), tokens=1_000_000)
     assert long.model_options["dropout"] > 0.3
 
@@ -146,3 +148,4 @@ def test_an_amx_cpu_trains_in_bf16_unless_the_model_opts_out(monkeypatch):
     assert config.precision == "fp32"  # cpu_bf16 = False: the scan families learned less per second in bf16
     monkeypatch.setattr(lm_defaults, "cpu_has_amx", lambda: False)
     assert resolved()[0].precision == "fp32"
+
