@@ -14,14 +14,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from textrnn.dropout import dropout as _dropout
+
 from . import MinRNNOptions
 from .cells import CELLS
 
 State = tuple[torch.Tensor, ...]
-
-
-def _dropout(p: float) -> nn.Module:
-    return nn.Dropout(p) if p > 0 else nn.Identity()  # p=0 dropout still costs a kernel per step
 
 
 class MinRNNLayer(nn.Module):

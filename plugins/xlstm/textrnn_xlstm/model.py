@@ -21,13 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from textrnn.dropout import dropout as _dropout
+
 from . import XLSTMOptions, cell
 
 State = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
-
-
-def _dropout(p: float) -> nn.Module:
-    return nn.Dropout(p) if p > 0 else nn.Identity()
 
 
 def _small_init(weight: torch.Tensor, fan_in: int) -> None:
