@@ -20,7 +20,11 @@ since they have no ``model.rnn`` to step. ``textrnn_step`` names textrnn's stepp
 (``ModelStepStepper``: the model's own O(1) ``step``; ``ModuleStepper``: the generic one).
 This is a benchmark, not a test.
 
+With ``--compiled-step`` each family row also times the model's ``step`` eager and under
+``torch.compile``, and the seconds compiling took: what a compiled step would give.
+
     python benchmarks/generate_speed.py [--device cuda] [--json] [--threads N] [--tokens N] [--families none]
+                                        [--compiled-step]
 """
 
 from __future__ import annotations
@@ -73,6 +77,15 @@ def forward_loop(model, tokens: int, start: int, device) -> None:
             x = torch.multinomial(torch.softmax(logits[:, -1], dim=-1), 1)[:, 0]
 
 
+def step_loop(step, tokens: int, start: int, device) -> None:
+    """A family's own O(1) ``step`` (eager, or torch.compiled for ``--compiled-step``), one token per call."""
+    with torch.inference_mode():
+        x, state = torch.tensor([start], device=device), None
+        for _ in range(tokens):
+            logits, state = step(x, state)  # (1, V)
+            x = torch.multinomial(torch.softmax(logits, dim=-1), 1)[:, 0]
+
+
 def timed(fn, device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -119,9 +132,10 @@ def best_times(repeats: int, device, *functions) -> list[float]:
     return best
 
 
-def measure_family(name, tokens, device, repeats, tokenizer) -> dict:
+def measure_family(name, tokens, device, repeats, tokenizer, compiled_step: bool = False) -> dict:
     model_name, options = FAMILIES[name]
     model = build(model_name, options, tokenizer.vocab_size).to(device).eval()
+    row = compiled_step_row(model, tokens, device, repeats, tokenizer) if compiled_step else {}
 
     def ours():
         generate(model, tokenizer, max_tokens=tokens, num_samples=1, seed=0, device=device)
@@ -132,7 +146,22 @@ def measure_family(name, tokens, device, repeats, tokenizer) -> dict:
     best_baseline, best_ours = best_times(repeats, device, baseline, ours)
     return {"config": name, "device": str(device), "textrnn_tokens_per_s": round(tokens / best_ours, 1),
             "bare_tokens_per_s": round(tokens / best_baseline, 1), "ratio": round(best_baseline / best_ours, 2),
-            "textrnn_step": type(make_stepper(model, device)).__name__, "baseline": "forward per token"}
+            "textrnn_step": type(make_stepper(model, device)).__name__, "baseline": "forward per token", **row}
+
+
+def compiled_step_row(model, tokens, device, repeats, tokenizer) -> dict:
+    """What torch.compile would give the family's step (not what textrnn runs): tokens/s of
+    the eager and the compiled ``step``, timed alternately, and the seconds compiling took."""
+    if not hasattr(model, "step"):
+        return {}
+    compiled = torch.compile(model.step, dynamic=False)
+    begin = time.perf_counter()
+    step_loop(compiled, 2, tokenizer.newline_id, device)  # compiles for the zero state, then the carried one
+    compile_s = time.perf_counter() - begin
+    eager_time, compiled_time = best_times(repeats, device, lambda: step_loop(model.step, tokens, tokenizer.newline_id, device),
+                                           lambda: step_loop(compiled, tokens, tokenizer.newline_id, device))
+    return {"eager_step_tokens_per_s": round(tokens / eager_time, 1),
+            "compiled_step_tokens_per_s": round(tokens / compiled_time, 1), "compile_s": round(compile_s, 1)}
 
 
 def main() -> None:
@@ -144,6 +173,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=600, help="tokens per sequence, one sequence at a time")
     parser.add_argument("--families", default=",".join(FAMILIES),
                         help="comma-separated family rows (benchmarks/family_speed.py's names), or none")
+    parser.add_argument("--compiled-step", action="store_true",
+                        help="family rows also time the model's step eager and under torch.compile")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -159,7 +190,7 @@ def main() -> None:
         tokens = args.tokens if config[-1] == 1 else max(1, args.tokens // 6)
         show(measure(*config, tokens, device=device, repeats=args.repeats, tokenizer=tokenizer), args.json)
     for family in families:
-        show(measure_family(family, args.tokens, device, args.repeats, tokenizer), args.json)
+        show(measure_family(family, args.tokens, device, args.repeats, tokenizer, args.compiled_step), args.json)
 
 
 def show(row: dict, as_json: bool) -> None:
@@ -168,7 +199,9 @@ def show(row: dict, as_json: bool) -> None:
     else:
         print(f"{row['config']:<22}{row['bare_tokens_per_s']:>12.0f}{row['textrnn_tokens_per_s']:>15.0f}"
               f"{row['ratio']:>7.1f}x  {row['textrnn_step']}"
-              + (f" (baseline: {row['baseline']})" if "baseline" in row else ""), flush=True)
+              + (f" (baseline: {row['baseline']})" if "baseline" in row else "")
+              + (f"; step eager {row['eager_step_tokens_per_s']:.0f}, compiled {row['compiled_step_tokens_per_s']:.0f}"
+                 f" tok/s after {row['compile_s']:.0f} s" if "compile_s" in row else ""), flush=True)
 
 if __name__ == "__main__":
     main()
