@@ -2,6 +2,7 @@
 
     python benchmarks/family_quality.py [--budget 300] [--families lstm,mingru,minlstm,hawk,xlstm]
                                         [--corpus ts|ptb] [--work DIR] [--device cpu]
+                                        [--extra FLAGS] [--family-extra FLAGS] [--concurrent]
 
 Each model trains with ``textrnn train lm TRAIN --valid VALID --time-budget S`` and the
 data-driven training defaults; only the model flags below differ, chosen so that every
@@ -77,7 +78,8 @@ def start(model: str, flags: list[str], data: tuple, args, core: int | None) -> 
     train_file, valid_file, tokenizer = data
     cmd = [sys.executable, "-m", "textrnn", "train", "lm", str(train_file), "--valid", str(valid_file), *tokenizer,
            *flags, "--out", str(args.work / model), "--overwrite", "--time-budget", str(args.budget),
-           "--device", args.device, "--sample-tokens", "0", "--json", *args.extra.split()]
+           "--device", args.device, "--sample-tokens", "0", "--json", *args.extra.split(),
+           *(args.family_extra.split() if model != "lstm" else [])]
     env = {**os.environ, **({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if core is not None else {})}
     pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=pin)
@@ -107,6 +109,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--work", type=Path, default=Path("/tmp/family-quality"))
     parser.add_argument("--extra", default="", help="flags given to every run, e.g. '--lr 3e-3'")
+    parser.add_argument("--family-extra", default="",
+                        help="flags given to every run but the LSTM's, e.g. '--compile --precision bf16'")
     parser.add_argument("--concurrent", action="store_true",
                         help="run the models at once, each pinned to its own core with one thread (same conditions)")
     args = parser.parse_args()
