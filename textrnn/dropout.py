@@ -10,8 +10,6 @@ class LockedDropout(nn.Module):
     """Dropout with one mask per sequence, shared by all time steps (Gal & Ghahramani 2016).
 
     Input (B, T, F): the mask is (B, 1, F), so a dropped unit stays dropped for the window.
-    It also draws T times fewer random numbers than ``nn.Dropout``, which matters on a CPU:
-    under torch.compile, Hawk's four per-element dropouts took a third of its training step.
     """
 
     def __init__(self, p: float):
@@ -46,7 +44,7 @@ class FastDropout(nn.Module):
 
     def __init__(self, p: float):
         super().__init__()
-        self.cut = round(p * 32768)  # units whose 15 random bits fall below this are dropped
+        self.cut = min(round(p * 32768), 32767)  # units whose 15 random bits fall below this are dropped
         self.scale = 32768 / (32768 - self.cut)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
