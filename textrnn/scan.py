@@ -54,4 +54,3 @@ def sequential_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch
     """
     with torch.autocast(device_type=a.device.type, enabled=False):
         return _SequentialScan.apply(a.float(), b.float(), h0.float())
-

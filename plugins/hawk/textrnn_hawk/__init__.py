@@ -66,7 +66,6 @@ class HawkOptions(ScanFamilyDefaults):
         return max(1, round(self.expansion * self.hidden_size))
 
 
-
 def build(vocab_size: int, options: HawkOptions):
     from .model import HawkLanguageModel  # torch is imported here, not when models are listed
 

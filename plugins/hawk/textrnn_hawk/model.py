@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import HawkOptions
 from textrnn.dropout import fast_dropout
 from textrnn.scan import sequential_scan
 from textrnn.scan_choice import runs_sequential
 
+from . import HawkOptions
 from .scan import linear_scan
 
 State = tuple[torch.Tensor, ...]

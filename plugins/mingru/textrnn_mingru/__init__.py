@@ -73,7 +73,6 @@ class MinRNNOptions(ScanFamilyDefaults):
         return max(1, round(self.expansion * self.hidden_size))
 
 
-
 @dataclass
 class MinGRUClassifierOptions:
     """Hyperparameters of the (bi)directional minGRU text classifier."""

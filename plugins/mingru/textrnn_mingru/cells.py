@@ -47,7 +47,7 @@ class MinGRUCell(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, scan: str = "auto"):
         super().__init__()
         self.hidden_size = hidden_size
-        self.scan = scan  # see textrnn.scan.SCAN_HELP
+        self.scan = scan  # see textrnn.scan_choice.SCAN_HELP
         self.project = nn.Linear(input_size, (self.gates + 1) * hidden_size)  # gate(s) and candidate, one matmul
 
     def coefficients(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

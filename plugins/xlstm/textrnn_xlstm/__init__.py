@@ -66,7 +66,6 @@ class XLSTMOptions(ScanFamilyDefaults):
             raise ValueError(f"form must be one of {', '.join(FORMS)}, got {self.form!r}")
 
 
-
 def build(vocab_size: int, options: XLSTMOptions):
     from .model import XLSTMLanguageModel  # torch is imported here, not when models are listed
 
