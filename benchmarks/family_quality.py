@@ -14,6 +14,11 @@ best weights over the whole validation text with carried state (``textrnn train`
 summary, what ``textrnn evaluate`` prints), and ``delta``: the family minus the LSTM
 (negative is the family ahead).
 
+``hawk-deep`` is not in the default list: it is Hawk's 5-minute CPU recipe, with its own
+dropout and schedule, meant to run compiled in bf16 beside the LSTM's defaults::
+
+    python benchmarks/family_quality.py --families lstm,hawk-deep --family-extra "--compile --precision bf16"
+
 Corpora: ``ts`` is tiny Shakespeare's first 90 % for training and the rest for validation
 (the split of ``time_to_quality.py``); ``ptb`` is PTB word level, train and valid, with the
 flags of docs/recipes.md's 30-minute CPU recipe (``WORD_MODELS``; run it with
@@ -45,6 +50,12 @@ CHAR_MODELS = {
     "hawk": ["--model", "hawk", "--hidden-size", "192", "--embedding-dim", "192", "--num-layers", "2",
              "--model-option", "mlp_expansion=2", "--model-option", "tie_weights=true"],
     "xlstm": ["--model", "xlstm", "--embedding-dim", "192", "--num-layers", "4"],
+    # session 11's 5-minute CPU recipe (docs/recipes.md): deeper and narrower, with dropout,
+    # weight decay and a decay to 1 % of the learning rate, for a run that rereads its text
+    # about 10 times; 0.91M parameters
+    "hawk-deep": ["--model", "hawk", "--hidden-size", "128", "--embedding-dim", "128", "--num-layers", "4",
+                  "--model-option", "mlp_expansion=2", "--model-option", "tie_weights=true",
+                  "--dropout", "0.1", "--weight-decay", "0.3", "--min-lr-ratio", "0.01"],
 }
 #: PTB word level: docs/recipes.md's 30-minute CPU recipe for the LSTM (3.6M parameters,
 #: tied), and the families at about its size with the same regularisation and schedule
