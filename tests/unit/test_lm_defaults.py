@@ -148,4 +148,3 @@ def test_an_amx_cpu_trains_in_bf16_unless_the_model_opts_out(monkeypatch):
     assert config.precision == "fp32"  # cpu_bf16 = False: the scan families learned less per second in bf16
     monkeypatch.setattr(lm_defaults, "cpu_has_amx", lambda: False)
     assert resolved()[0].precision == "fp32"
-
